@@ -1,0 +1,1 @@
+"""The JSON API (FastAPI) under /api/v1. Routes call services; they never build postings."""

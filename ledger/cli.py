@@ -1,0 +1,207 @@
+"""The `huimin` command (Typer). Exit codes: 0 ok, 1 a check failed (verify), 2 bad input or usage.
+
+Every command acts as the `system` actor: whoever runs the command holds the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from ledger import services
+from ledger.db import get_engine
+from ledger.journal import LedgerRefusal
+from ledger.money import format_yuan
+from ledger.permissions import SYSTEM, PermissionDenied
+from ledger.settings import get_settings
+
+app = typer.Typer(help="惠民账本 Huimin Ledger — subsidy and microcredit ledger", no_args_is_help=True,
+                  add_completion=False)
+db_app = typer.Typer(help="Database schema (Alembic)", no_args_is_help=True)
+journal_app = typer.Typer(help="The journal: import, reverse, digest", no_args_is_help=True)
+report_app = typer.Typer(help="Reports", no_args_is_help=True)
+export_app = typer.Typer(help="Exports", no_args_is_help=True)
+period_app = typer.Typer(help="Accounting periods", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(journal_app, name="journal")
+app.add_typer(report_app, name="report")
+app.add_typer(export_app, name="export")
+app.add_typer(period_app, name="period")
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _date(text: str | None, name: str) -> dt.date | None:
+    if text is None:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        typer.echo(f"error: {name} {text!r} is not a date (YYYY-MM-DD)", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def _fail(exc: Exception, as_json: bool = False) -> None:
+    if isinstance(exc, LedgerRefusal):
+        if as_json:
+            typer.echo(json.dumps({"ok": False, "errors": [p.as_dict() for p in exc.problems]}, ensure_ascii=False))
+        else:
+            for p in exc.problems:
+                typer.echo(f"error: {p}", err=True)
+    else:
+        typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest revision (alembic upgrade head)."""
+    from ledger.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    typer.echo("database is at the newest revision")
+
+
+@journal_app.command("import")
+def journal_import(
+    file: Path = typer.Argument(..., help="JSON Lines, one entry a line"),
+    open_missing: bool = typer.Option(False, "--open", help="open unknown accounts and funds"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Post entries from a JSON Lines file: all of it, or (on any bad line) none of it."""
+    engine = get_engine()
+    progress = None
+    if not as_json and sys.stderr.isatty():
+        def progress(done: int) -> None:
+            typer.echo(f"\r  posted {done:,} entries …", nl=False, err=True)
+    report = services.import_journal(engine, SYSTEM, file, open_missing=open_missing, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+    elif report.ok:
+        typer.echo(f"{report.lines:,} lines: {report.posted:,} entries posted, {report.already_posted:,} already "
+                   f"posted; {report.accounts_opened} accounts and {report.funds_opened} funds opened")
+    else:
+        for p in report.problems:
+            typer.echo(f"error: {p}", err=True)
+        if report.more_problems:
+            typer.echo(f"… and {report.more_problems} more errors", err=True)
+        typer.echo("nothing was written", err=True)
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_BAD_INPUT)
+
+
+@journal_app.command("reverse")
+def journal_reverse(
+    seq: int = typer.Argument(..., help="the entry to reverse"),
+    key: str = typer.Option(..., "--key", help="idempotency key of the reversal"),
+    on: str = typer.Option(None, "--date", help="effective date (default today)"),
+    memo: str = typer.Option("", "--memo"),
+) -> None:
+    """Post the reversal of an entry (every posting negated, linked to the original)."""
+    day = _date(on, "--date") or dt.date.today()
+    try:
+        posted = services.reverse_entry(get_engine(), SYSTEM, seq, key, day, memo)
+    except (LedgerRefusal, PermissionDenied) as exc:
+        _fail(exc)
+    typer.echo(f"entry {posted.seq} reverses entry {seq}" + ("" if posted.created else " (already posted)"))
+
+
+@journal_app.command("digest")
+def journal_digest() -> None:
+    """Print the chain head (seq and hash) for an auditor to keep."""
+    typer.echo(json.dumps(services.chain_digest(get_engine(), SYSTEM)))
+
+
+@app.command("verify")
+def verify(
+    as_json: bool = typer.Option(False, "--json"),
+    digest: str = typer.Option(None, "--digest", help="SEQ:HASH kept from an earlier `journal digest`"),
+) -> None:
+    """Recompute the hash chain and every stored balance; exit 1 naming the first entry that disagrees."""
+    engine = get_engine()
+    result = services.verify_journal(engine, SYSTEM)
+    out = result.as_dict()
+    ok = result.ok
+    if digest:
+        try:
+            seq_text, want = digest.split(":", 1)
+            seq = int(seq_text)
+        except ValueError:
+            typer.echo("error: --digest must be SEQ:HASH", err=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+        have = services.entry_hash_at(engine, SYSTEM, seq)
+        out["digest_ok"] = have == want
+        if have != want:
+            ok = False
+            out["message"] = f"entry {seq} no longer has the hash in the digest: history was rewritten"
+            out["first_bad_seq"] = seq
+    if as_json:
+        typer.echo(json.dumps(out, ensure_ascii=False))
+    elif ok:
+        typer.echo(f"ok: {result.entries_checked:,} entries, chain head {result.head_seq} {result.head_hash}")
+    else:
+        typer.echo(f"FAILED at entry {out['first_bad_seq']}: {out['message']}")
+    raise typer.Exit(EXIT_OK if ok else EXIT_CHECK_FAILED)
+
+
+@report_app.command("trial-balance")
+def report_trial_balance(
+    as_of: str = typer.Option(None, "--as-of", help="YYYY-MM-DD (default: now)"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Balances per account and fund, debit positive."""
+    day = _date(as_of, "--as-of")
+    rows = services.trial_balance(get_engine(), SYSTEM, day)
+    if as_json:
+        typer.echo(json.dumps({
+            "as_of": (day or dt.date.today()).isoformat(),
+            "rows": [{"account": r.account, "fund": r.fund, "balance": format_yuan(r.balance_fen)} for r in rows],
+        }, ensure_ascii=False))
+        return
+    width = max([len(r.account) for r in rows] + [7])
+    typer.echo(f"{'account':<{width}}  {'fund':<16} {'balance':>18}")
+    for r in rows:
+        typer.echo(f"{r.account:<{width}}  {r.fund:<16} {format_yuan(r.balance_fen):>18}")
+    typer.echo(f"{'total':<{width}}  {'':<16} {format_yuan(sum(r.balance_fen for r in rows)):>18}")
+
+
+@export_app.command("beancount")
+def export_beancount(file: Path = typer.Argument(...)) -> None:
+    """Write the journal as a Beancount file (`bean-check` accepts it)."""
+    n = services.export_beancount(get_engine(), SYSTEM, file)
+    typer.echo(f"{n:,} transactions written to {file}")
+
+
+@period_app.command("close")
+def period_close(month: str = typer.Argument(..., help="YYYY-MM")) -> None:
+    """Close a month: no entry may be posted with an effective date inside it afterwards."""
+    try:
+        services.close_period(get_engine(), SYSTEM, month)
+    except (LedgerRefusal, PermissionDenied) as exc:
+        _fail(exc)
+    typer.echo(f"period {month} closed")
+
+
+@app.command("demo")
+def demo(seed: int = typer.Option(7, "--seed"), entries: int = typer.Option(2_000, "--entries")) -> None:
+    """Build a small synthetic journal (funds received, allocated, reallocated), verify it and
+    print the trial balance."""
+    from ledger.demo import build_demo
+
+    engine = get_engine()
+    from ledger.migrate import upgrade
+
+    upgrade(get_settings().database_url)
+    summary = build_demo(engine, seed=seed, entries=entries)
+    typer.echo(summary)
+    result = services.verify_journal(engine, SYSTEM)
+    typer.echo(f"verify: {'ok' if result.ok else 'FAILED'} — {result.entries_checked:,} entries, head "
+               f"{result.head_seq} {result.head_hash[:16]}…")
+    report_trial_balance(None, False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,102 @@
+"""JSON Lines journal files (history migrated from a legacy system). Pure parsing, no database.
+
+One entry a line: {"key", "date", "kind", "memo", "postings": [{"account", "fund", "amount",
+"party"?}]}. Amounts are decimal strings in yuan; a JSON number is refused because it may
+already have been rounded through a float by whoever wrote the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from ledger.entries import EntryDraft, PostingDraft, Problem, check_draft
+from ledger.money import MoneyError, parse_yuan_strict
+
+MAX_LINE_BYTES = 1 << 20  # one entry a line; a megabyte line is not an entry, it is a broken file
+MAX_LINES = 5_000_000
+MAX_FILE_BYTES = 4 << 30
+_ALLOWED_KEYS = {"key", "date", "kind", "memo", "postings"}
+_ALLOWED_POSTING_KEYS = {"account", "fund", "amount", "party"}
+
+
+def parse_line(raw: bytes, line_no: int, maker_id: int | None = None) -> tuple[EntryDraft | None, list[Problem]]:
+    """One line -> (draft, []) or (None, problems). Blank lines are the caller's business."""
+    where = f"line {line_no}"
+
+    def problem(field: str, value: object, message: str) -> Problem:
+        return Problem(where, field, str(value)[:200], message, row=line_no)
+
+    if len(raw) > MAX_LINE_BYTES:
+        return None, [problem("line", f"{len(raw)} bytes", f"line longer than {MAX_LINE_BYTES} bytes")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, [problem("line", raw[:40], "not UTF-8")]
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, [problem("line", text[:80], f"not JSON: {exc.msg} at column {exc.colno}")]
+    if not isinstance(obj, dict):
+        return None, [problem("line", text[:80], "each line must be one JSON object")]
+    problems: list[Problem] = []
+    extra = set(obj) - _ALLOWED_KEYS
+    if extra:
+        problems.append(problem("line", ",".join(sorted(extra)), "unknown field(s)"))
+    key = obj.get("key")
+    if not isinstance(key, str) or not key:
+        problems.append(problem("key", key, "key must be a non-empty string"))
+    raw_date = obj.get("date")
+    on: dt.date | None = None
+    try:
+        if not isinstance(raw_date, str) or len(raw_date) != 10:
+            raise ValueError
+        on = dt.date.fromisoformat(raw_date)
+    except ValueError:
+        problems.append(problem("date", raw_date, "date must be YYYY-MM-DD"))
+    kind = obj.get("kind")
+    if not isinstance(kind, str):
+        problems.append(problem("kind", kind, "kind must be a string"))
+    memo = obj.get("memo", "")
+    if not isinstance(memo, str):
+        problems.append(problem("memo", memo, "memo must be a string"))
+    raw_postings = obj.get("postings")
+    postings: list[PostingDraft] = []
+    if not isinstance(raw_postings, list):
+        problems.append(problem("postings", raw_postings, "postings must be a list"))
+        raw_postings = []
+    for i, rp in enumerate(raw_postings):
+        at = f"postings[{i}]"
+        if not isinstance(rp, dict):
+            problems.append(problem(at, rp, "a posting must be an object"))
+            continue
+        extra = set(rp) - _ALLOWED_POSTING_KEYS
+        if extra:
+            problems.append(problem(at, ",".join(sorted(extra)), "unknown field(s)"))
+        try:
+            amount_fen = parse_yuan_strict(rp.get("amount"))
+        except MoneyError as exc:
+            problems.append(problem(f"{at}.amount", rp.get("amount"), str(exc)))
+            continue
+        account, fund, party = rp.get("account"), rp.get("fund"), rp.get("party")
+        if not isinstance(account, str):
+            problems.append(problem(f"{at}.account", account, "account must be a string"))
+            continue
+        if not isinstance(fund, str):
+            problems.append(problem(f"{at}.fund", fund, "fund must be a string"))
+            continue
+        if party is not None and not isinstance(party, str):
+            problems.append(problem(f"{at}.party", party, "party must be a string"))
+            continue
+        postings.append(PostingDraft(account, fund, amount_fen, party))
+    if problems:
+        return None, problems
+    assert on is not None and isinstance(key, str) and isinstance(kind, str) and isinstance(memo, str)
+    draft = EntryDraft(key=key, effective_date=on, kind=kind, memo=memo, postings=tuple(postings),
+                       maker_id=maker_id)
+    if kind == "reversal":
+        return None, [problem("kind", kind, "reversals are posted with `huimin journal reverse`, not imported")]
+    checked = [Problem(p.where, p.field, p.value, p.message, row=line_no) for p in check_draft(draft, where)]
+    if checked:
+        return None, checked
+    return draft, []

@@ -1,0 +1,347 @@
+"""Use cases. Each opens one unit of work (one transaction), checks the actor's permission, does
+its domain work and writes its audit row in the same commit. Nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from ledger import audit, flows, journal
+from ledger.chart import ensure_accounts, ensure_funds
+from ledger.db import read_only, unit_of_work
+from ledger.entries import FUND_KINDS, EntryDraft, Problem, fund_code_problem, month_of, payload_hash, reversal_of
+from ledger.imports.journal_lines import MAX_FILE_BYTES, MAX_LINES, parse_line
+from ledger.journal import LedgerRefusal, Posted
+from ledger.models import Fund, PeriodClose, VerificationRun, utcnow
+from ledger.money import format_yuan
+from ledger.permissions import Actor, require
+
+FUND = Fund.__table__
+MAX_PROBLEMS_LISTED = 1_000
+IMPORT_CHUNK = 5_000
+
+
+def _refuse(where: str, field_: str, value: object, message: str) -> LedgerRefusal:
+    return LedgerRefusal([Problem(where, field_, str(value), message)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Funds and their flows
+
+
+def register_fund(engine: Engine, actor: Actor, code: str, name: str, kind: str,
+                  document_no: str | None = None) -> None:
+    require(actor, "fund.register")
+    msg = fund_code_problem(code)
+    if msg:
+        raise _refuse("fund", "code", code, msg)
+    if kind not in FUND_KINDS:
+        raise _refuse("fund", "kind", kind, "kind must be one of " + ", ".join(FUND_KINDS))
+    with unit_of_work(engine) as s:
+        if s.execute(select(FUND.c.id).where(FUND.c.code == code)).first() is not None:
+            raise _refuse("fund", "code", code, "fund already registered")
+        ensure_funds(s, {code: (name, kind, document_no)})
+        audit.record(s, actor, "fund.register", "fund", code,
+                     after={"code": code, "name": name, "kind": kind, "document_no": document_no})
+
+
+def _post_one(engine: Engine, actor: Actor, draft: EntryDraft, action: str) -> Posted:
+    with unit_of_work(engine) as s:
+        ensure_accounts(s, {p.account: draft.effective_date for p in draft.postings})
+        [posted] = journal.post(s, [draft])
+        if posted.created:
+            audit.record(s, actor, action, "entry", str(posted.seq), after={
+                "key": draft.key, "kind": draft.kind, "date": draft.effective_date.isoformat(),
+                "postings": [[p.account, p.fund, format_yuan(p.amount_fen)] for p in draft.postings]})
+        return posted
+
+
+def receive_fund(engine: Engine, actor: Actor, key: str, fund: str, amount_fen: int, on: dt.date,
+                 memo: str = "") -> Posted:
+    require(actor, "fund.receive")
+    return _post_one(engine, actor, flows.fund_received(key, fund, amount_fen, on, memo, actor.user_id),
+                     "fund.receive")
+
+
+def allocate(engine: Engine, actor: Actor, key: str, project_code: str, fund: str, amount_fen: int,
+             on: dt.date, memo: str = "") -> Posted:
+    require(actor, "fund.allocate")
+    return _post_one(engine, actor, flows.allocation(key, project_code, fund, amount_fen, on, memo, actor.user_id),
+                     "fund.allocate")
+
+
+def reallocate(engine: Engine, actor: Actor, key: str, from_project: str, to_project: str, fund: str,
+               amount_fen: int, on: dt.date, memo: str = "") -> Posted:
+    require(actor, "fund.reallocate")
+    if flows.project_account(from_project) == flows.project_account(to_project):
+        raise _refuse(f"entry {key}", "to_project", to_project, "a reallocation needs two different projects")
+    draft = flows.reallocation(key, from_project, to_project, fund, amount_fen, on, memo, actor.user_id)
+    return _post_one(engine, actor, draft, "fund.reallocate")
+
+
+def redesignate(engine: Engine, actor: Actor, key: str, account: str, from_fund: str, to_fund: str,
+                amount_fen: int, on: dt.date, memo: str = "") -> Posted:
+    require(actor, "fund.redesignate")
+    if from_fund == to_fund:
+        raise _refuse(f"entry {key}", "to_fund", to_fund, "re-designation needs two different funds")
+    draft = flows.fund_redesignation(key, account, from_fund, to_fund, amount_fen, on, memo, actor.user_id)
+    return _post_one(engine, actor, draft, "fund.redesignate")
+
+
+def reverse_entry(engine: Engine, actor: Actor, seq: int, key: str, on: dt.date, memo: str = "") -> Posted:
+    """Undo a posted entry with its mirror image, linked to it. The original stays as it was."""
+    require(actor, "journal.reverse")
+    with read_only(engine) as s:
+        postings = journal.entry_postings(s, seq)
+    if not postings:
+        raise _refuse(f"entry {seq}", "seq", seq, "no such entry")
+    draft = reversal_of(key, on, memo or f"冲销 reversal of entry {seq}", seq, postings, actor.user_id)
+    return _post_one(engine, actor, draft, "journal.reverse")
+
+
+def close_period(engine: Engine, actor: Actor, month: str) -> None:
+    """Close a month: nothing can be posted with an effective date inside it any more."""
+    require(actor, "period.close")
+    try:
+        first = dt.date.fromisoformat(month + "-01")
+    except ValueError:
+        raise _refuse("period", "month", month, "month must be YYYY-MM") from None
+    assert month_of(first) == month
+    with unit_of_work(engine) as s:
+        table = PeriodClose.__table__
+        if s.execute(select(table.c.month).where(table.c.month == month)).first() is not None:
+            raise _refuse("period", "month", month, "period is already closed")
+        s.execute(table.insert().values(month=month, closed_at=utcnow(), closed_by=actor.user_id))
+        audit.record(s, actor, "period.close", "period", month, after={"month": month})
+
+
+# ---------------------------------------------------------------------------------------------
+# Journal import (JSON Lines)
+
+
+@dataclass
+class ImportReport:
+    ok: bool
+    lines: int = 0
+    posted: int = 0
+    already_posted: int = 0
+    accounts_opened: int = 0
+    funds_opened: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    more_problems: int = 0
+
+    def as_dict(self) -> dict:
+        out: dict = {"ok": self.ok, "lines": self.lines, "posted": self.posted,
+                     "already_posted": self.already_posted, "accounts_opened": self.accounts_opened,
+                     "funds_opened": self.funds_opened}
+        if not self.ok:
+            out["errors"] = [p.as_dict() for p in self.problems]
+            out["more_errors"] = self.more_problems
+        return out
+
+
+def _lines(path: Path):
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, start=1):
+            if n > MAX_LINES:
+                raise _refuse(f"line {n}", "file", path.name, f"more than {MAX_LINES} lines")
+            raw = raw.strip()
+            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if raw:
+                yield n, raw
+
+
+def import_journal(engine: Engine, actor: Actor, path: Path, *, open_missing: bool = False,
+                   progress: Callable[[int], None] | None = None) -> ImportReport:
+    """Post a JSON Lines journal: the whole file is checked first, then posted in one transaction.
+
+    Pass 1 streams the file and collects every problem it can find without posting (format,
+    balance per fund, kinds, key conflicts inside the file and against the journal, unknown or
+    not-yet-open accounts, closed periods). Pass 2 re-reads and posts in chunks inside one
+    transaction, so a problem only the posting can see (an overdraw) still leaves nothing written.
+    """
+    require(actor, "journal.import")
+    report = ImportReport(ok=False)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        report.problems.append(Problem("file", "file", str(path), f"cannot read: {exc.strerror}"))
+        return report
+    if size > MAX_FILE_BYTES:
+        report.problems.append(Problem("file", "file", str(path), f"larger than {MAX_FILE_BYTES >> 20} MiB"))
+        return report
+
+    def add(problems: list[Problem]) -> None:
+        for p in problems:
+            if len(report.problems) < MAX_PROBLEMS_LISTED:
+                report.problems.append(p)
+            else:
+                report.more_problems += 1
+
+    key_hash: dict[str, tuple[str, int]] = {}
+    first_use: dict[str, tuple[dt.date, int]] = {}
+    funds_used: dict[str, int] = {}
+    months: dict[str, int] = {}
+
+    try:
+        for n, raw in _lines(path):
+            report.lines += 1
+            draft, problems = parse_line(raw, n, actor.user_id)
+            if problems:
+                add(problems)
+                continue
+            assert draft is not None
+            ph = payload_hash(draft)
+            prior = key_hash.get(draft.key)
+            if prior is not None and prior[0] != ph:
+                add([Problem(f"line {n}", "key", draft.key,
+                             f"key already used on line {prior[1]} with a different payload", row=n)])
+            key_hash.setdefault(draft.key, (ph, n))
+            for p in draft.postings:
+                old = first_use.get(p.account)
+                if old is None or draft.effective_date < old[0]:
+                    first_use[p.account] = (draft.effective_date, n)
+                funds_used.setdefault(p.fund, n)
+            months.setdefault(month_of(draft.effective_date), n)
+    except LedgerRefusal as exc:
+        add(exc.problems)
+    if report.lines == 0 and not report.problems:
+        add([Problem("file", "file", path.name, "the file has no entries")])
+
+    with read_only(engine) as s:
+        known = journal.existing_keys(s, list(key_hash))
+        for k, (seq, ph) in known.items():
+            if ph != key_hash[k][0]:
+                line = key_hash[k][1]
+                add([Problem(f"line {line}", "key", k,
+                             f"key already posted as entry {seq} with a different payload", row=line)])
+        accounts = journal.account_rows(s, first_use)
+        funds = journal.fund_ids(s, funds_used)
+        closed = journal.closed_months(s)
+    for code, (first, line) in sorted(first_use.items(), key=lambda kv: kv[1][1]):
+        row = accounts.get(code)
+        if row is None:
+            if not open_missing:
+                add([Problem(f"line {line}", "account", code, "unknown account (use --open to open it)", row=line)])
+        elif first < row[1]:
+            add([Problem(f"line {line}", "account", code, f"account opens on {row[1].isoformat()}", row=line)])
+    if not open_missing:
+        for code, line in sorted(funds_used.items(), key=lambda kv: kv[1]):
+            if code not in funds:
+                add([Problem(f"line {line}", "fund", code, "unknown fund (use --open to open it)", row=line)])
+    for month, line in sorted(months.items(), key=lambda kv: kv[1]):
+        if month in closed:
+            add([Problem(f"line {line}", "date", month, f"period {month} is closed", row=line)])
+    if report.problems:
+        report.problems.sort(key=lambda p: (p.row or 0))
+        return report
+
+    # Pass 2: everything we could check holds; post it all or nothing.
+    try:
+        with unit_of_work(engine) as s:
+            if open_missing:
+                report.funds_opened = ensure_funds(
+                    s, {c: (c, "unclassified", None) for c in funds_used if c not in funds})
+                report.accounts_opened = ensure_accounts(
+                    s, {c: first for c, (first, _) in first_use.items() if c not in accounts})
+            batch: list[EntryDraft] = []
+            labels: list[str] = []
+            first_seq = last_seq = None
+            done = 0
+
+            def flush() -> None:
+                nonlocal first_seq, last_seq, done
+                for posted in journal.post(s, batch, labels=labels):
+                    if posted.created:
+                        report.posted += 1
+                        first_seq = posted.seq if first_seq is None else first_seq
+                        last_seq = posted.seq
+                    else:
+                        report.already_posted += 1
+                done += len(batch)
+                batch.clear()
+                labels.clear()
+                if progress:
+                    progress(done)
+
+            for n, raw in _lines(path):
+                draft, _ = parse_line(raw, n, actor.user_id)
+                assert draft is not None, "the file changed between the two passes"
+                batch.append(draft)
+                labels.append(f"line {n}")
+                if len(batch) >= IMPORT_CHUNK:
+                    flush()
+            if batch:
+                flush()
+            file_sha = hashlib.sha256(path.read_bytes()).hexdigest() if size < (64 << 20) else None
+            audit.record(s, actor, "journal.import", "journal",
+                         f"{first_seq}-{last_seq}" if first_seq else None,
+                         after={"file": path.name, "sha256": file_sha, "lines": report.lines,
+                                "posted": report.posted, "already_posted": report.already_posted,
+                                "accounts_opened": report.accounts_opened, "funds_opened": report.funds_opened})
+    except LedgerRefusal as exc:
+        report.posted = report.already_posted = report.accounts_opened = report.funds_opened = 0
+        for p in exc.problems:
+            row = int(p.where.split()[1]) if p.where.startswith("line ") else None
+            add([Problem(p.where, p.field, p.value, p.message, row=row)])
+        return report
+    report.ok = True
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading, verifying, exporting
+
+
+def trial_balance(engine: Engine, actor: Actor, as_of: dt.date | None = None) -> list[journal.BalanceRow]:
+    require(actor, "journal.read")
+    with read_only(engine) as s:
+        return journal.trial_balance(s, as_of)
+
+
+def verify_journal(engine: Engine, actor: Actor) -> journal.VerifyResult:
+    """Recompute everything from the postings, then record the run (and audit it)."""
+    require(actor, "journal.verify")
+    with read_only(engine) as s:
+        result = journal.verify(s)
+    with unit_of_work(engine) as s:
+        s.execute(VerificationRun.__table__.insert().values(
+            at=utcnow(), ok=result.ok, entries_checked=result.entries_checked, head_seq=result.head_seq,
+            head_hash=result.head_hash, first_bad_seq=result.first_bad_seq, message=result.message))
+        audit.record(s, actor, "journal.verify", "journal", str(result.head_seq), after=result.as_dict())
+    return result
+
+
+def export_beancount(engine: Engine, actor: Actor, path: Path) -> int:
+    """Write the journal as a Beancount file; returns the number of transactions written."""
+    from ledger.beancount_export import write_beancount
+
+    require(actor, "journal.export")
+    with read_only(engine) as s:
+        with path.open("w", encoding="utf-8") as fh:
+            n = write_beancount(s, fh)
+    with unit_of_work(engine) as s:
+        audit.record(s, actor, "journal.export", "journal", None, after={"format": "beancount", "file": path.name,
+                                                                          "transactions": n})
+    return n
+
+
+def chain_digest(engine: Engine, actor: Actor) -> dict:
+    """The head (seq, hash): an auditor who keeps it can later prove history was not rewritten."""
+    require(actor, "journal.read")
+    with read_only(engine) as s:
+        seq, h = s.execute(select(journal.HEAD.c.seq, journal.HEAD.c.hash)).one()
+    return {"seq": int(seq), "hash": h}
+
+
+def entry_hash_at(engine: Engine, actor: Actor, seq: int) -> str | None:
+    require(actor, "journal.read")
+    with read_only(engine) as s:
+        return s.execute(select(journal.ENTRY.c.hash).where(journal.ENTRY.c.seq == seq)).scalar_one_or_none()

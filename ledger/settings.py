@@ -1,0 +1,31 @@
+"""Settings from the environment (prefix HUIMIN_). Owns defaults and refuses unsafe ones in production."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HUIMIN_", extra="ignore")
+
+    environment: str = "development"  # development | test | production
+    database_url: str = "sqlite:///huimin.db"
+    secret_key: str = DEV_SECRET
+    # SQLite waits this long for another writer before giving up with "database is locked".
+    sqlite_busy_timeout_ms: int = 30_000
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> Settings:
+        if self.environment == "production" and self.secret_key == DEV_SECRET:
+            raise ValueError("HUIMIN_SECRET_KEY must be set to a real secret in production")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
