@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from ledger import bulk
 from ledger.entries import account_type, default_limit
 from ledger.models import Account, Fund, utcnow
 
@@ -41,15 +43,30 @@ def default_names(code: str) -> tuple[str, str]:
     return code, code
 
 
+def _insert_new(session: Session, table: Table, rows: list[dict]) -> None:
+    """Insert accounts found missing a moment ago. On PostgreSQL another transaction may be opening
+    the same code right now (two officers paying into a new project at once): the loser waits for
+    the winner and then uses its row instead of failing on the unique code. Rows go in sorted code
+    order, so two openers cannot deadlock. SQLite needs none of this: BEGIN IMMEDIATE already
+    serialises writers."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(pg_insert(table).on_conflict_do_nothing(index_elements=[table.c.code]), rows)
+    else:
+        bulk.insert_dicts(conn, table, rows)  # an import may open tens of thousands at once
+
+
+def _codes_by_code():
+    return select(ACCOUNT.c.code).where(ACCOUNT.c.code.in_(bulk.in_params(ACCOUNT.c.code))), {}
+
+
 def ensure_accounts(session: Session, first_use: Mapping[str, dt.date]) -> int:
     """Open every account in `first_use` that does not exist yet, opened on its first use.
 
     Returns how many were opened. Type comes from the root, the limit from DESIGN.md §4.
     """
     codes = sorted(first_use)
-    existing: set[str] = set()
-    for i in range(0, len(codes), 500):
-        existing |= set(session.execute(select(ACCOUNT.c.code).where(ACCOUNT.c.code.in_(codes[i:i + 500]))).scalars())
+    existing = {code for (code,) in bulk.rows_in(session.connection(), "account.code_by_code", _codes_by_code, codes)}
     rows = []
     for code in codes:
         if code in existing:
@@ -59,7 +76,7 @@ def ensure_accounts(session: Session, first_use: Mapping[str, dt.date]) -> int:
                      "opened_on": first_use[code], "closed_on": None, "limit_kind": default_limit(code),
                      "party_kind": None, "party_ref": None})
     if rows:
-        session.connection().execute(ACCOUNT.insert(), rows)
+        _insert_new(session, ACCOUNT, rows)
     return len(rows)
 
 

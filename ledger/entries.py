@@ -25,9 +25,10 @@ ACCOUNT_ROOTS: dict[str, str] = {
     "Expenses": "expense",
 }
 # A Beancount-valid account name restricted to ASCII: a root, then components that start with an
-# uppercase letter and go on with letters, digits and '-'.
-ACCOUNT_CODE_RE = re.compile(r"^(Assets|Liabilities|Equity|Income|Expenses)(:[A-Z][A-Za-z0-9-]*)+$")
-FUND_CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]*$")
+# uppercase letter and go on with letters, digits and '-'. `\Z`, not `$`: `$` also matches before a
+# trailing newline, which would let "Assets:Pool\n" into the chart (and break the Beancount export).
+ACCOUNT_CODE_RE = re.compile(r"^(Assets|Liabilities|Equity|Income|Expenses)(:[A-Z][A-Za-z0-9-]*)+\Z")
+FUND_CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]*\Z")
 MAX_ACCOUNT_CODE_LEN = 200
 MAX_FUND_CODE_LEN = 64
 MAX_KEY_LEN = 200
@@ -134,6 +135,19 @@ class Problem:
         return f"{self.where}: {self.field}={self.value!r}: {self.message}"
 
 
+# Codes that passed the format check, so a batch naming the same few thousand accounts runs each
+# regex once per code, not once per posting. Bounded: cleared when full.
+_VALID_ACCOUNT_CODES: set[str] = set()
+_VALID_FUND_CODES: set[str] = set()
+_MAX_REMEMBERED_CODES = 1 << 20
+
+
+def _remember(seen: set[str], code: str) -> None:
+    if len(seen) >= _MAX_REMEMBERED_CODES:
+        seen.clear()
+    seen.add(code)
+
+
 def check_draft(draft: EntryDraft, where: str) -> list[Problem]:
     """Everything that can be known about a draft without the database."""
     problems: list[Problem] = []
@@ -151,20 +165,32 @@ def check_draft(draft: EntryDraft, where: str) -> list[Problem]:
         )
     by_fund: dict[str, int] = defaultdict(int)
     for i, p in enumerate(draft.postings):
-        at = f"postings[{i}]"
-        msg = account_code_problem(p.account)
-        if msg:
-            problems.append(Problem(where, f"{at}.account", str(p.account), msg))
-        msg = fund_code_problem(p.fund)
-        if msg:
-            problems.append(Problem(where, f"{at}.fund", str(p.fund), msg))
-        if p.amount_fen == 0:
-            problems.append(Problem(where, f"{at}.amount", "0.00", "a posting cannot be zero"))
-        elif abs(p.amount_fen) > MAX_ABS_FEN:
-            problems.append(Problem(where, f"{at}.amount", format_yuan(p.amount_fen), "amount out of range"))
-        if p.party is not None and len(p.party) > MAX_PARTY_LEN:
-            problems.append(Problem(where, f"{at}.party", p.party[:40], f"party longer than {MAX_PARTY_LEN}"))
-        by_fund[p.fund] += p.amount_fen
+        account, fund, amount, party = p.account, p.fund, p.amount_fen, p.party
+        # Codes already found valid skip the regex: an import names the same accounts many times.
+        if type(account) is not str or account not in _VALID_ACCOUNT_CODES:
+            msg = account_code_problem(account)
+            if msg:
+                problems.append(Problem(where, f"postings[{i}].account", str(account), msg))
+            else:
+                _remember(_VALID_ACCOUNT_CODES, account)
+        if type(fund) is not str or fund not in _VALID_FUND_CODES:
+            msg = fund_code_problem(fund)
+            if msg:
+                problems.append(Problem(where, f"postings[{i}].fund", str(fund), msg))
+            else:
+                _remember(_VALID_FUND_CODES, fund)
+        if type(amount) is not int and (isinstance(amount, bool) or not isinstance(amount, int)):
+            # A float (or Decimal yuan, or a bool) here is a caller's bug; the database would store or
+            # round it.
+            problems.append(Problem(where, f"postings[{i}].amount", repr(amount), "amount must be integer fen"))
+            continue
+        if amount == 0:
+            problems.append(Problem(where, f"postings[{i}].amount", "0.00", "a posting cannot be zero"))
+        elif not -MAX_ABS_FEN <= amount <= MAX_ABS_FEN:
+            problems.append(Problem(where, f"postings[{i}].amount", format_yuan(amount), "amount out of range"))
+        if party is not None and len(party) > MAX_PARTY_LEN:
+            problems.append(Problem(where, f"postings[{i}].party", party[:40], f"party longer than {MAX_PARTY_LEN}"))
+        by_fund[fund] += amount
     for fund, total in sorted(by_fund.items()):
         if total != 0:
             problems.append(
@@ -173,8 +199,36 @@ def check_draft(draft: EntryDraft, where: str) -> list[Problem]:
     return problems
 
 
+# The one canonical serialisation both hashes use: compact JSON, UTF-8, non-ASCII kept as is, lists
+# in order (tuples serialise as lists): exactly what
+# json.dumps(value, ensure_ascii=False, separators=(",", ":")) writes. Built once rather than per
+# call; where CPython's C encoder is available it is called directly (what JSONEncoder.encode does
+# inside, less the per-call setup and the circular-reference bookkeeping our flat values never
+# need), and only after it has been seen to write the same text as the documented encoder.
+_CANONICAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _c_canonical():
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    try:
+        encode = make(None, _CANONICAL.default, json.encoder.encode_basestring, None, ":", ",", False, False, True)
+        sample = [7, "k\u2028\"é", "备注\n", None, 1.5, [("Assets:A", "F", -5, None)], True, {"a": []}]
+        if "".join(encode(sample, 0)) != _CANONICAL.encode(sample):
+            return None
+    except Exception:  # any surprise means: use the documented encoder
+        return None
+    return encode
+
+
+_C_CANONICAL = _c_canonical()
+
+
 def _dumps(value: object) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    if _C_CANONICAL is not None:
+        return "".join(_C_CANONICAL(value, 0)).encode("utf-8")
+    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def payload_hash(draft: EntryDraft) -> str:
@@ -184,7 +238,7 @@ def payload_hash(draft: EntryDraft) -> str:
         draft.kind,
         draft.memo,
         draft.reverses,
-        [[p.account, p.fund, p.amount_fen, p.party] for p in draft.postings],
+        [(p.account, p.fund, p.amount_fen, p.party) for p in draft.postings],
     ]
     return hashlib.sha256(_dumps(body)).hexdigest()
 

@@ -14,9 +14,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, func, select, tuple_, update
+from sqlalchemy import and_, bindparam, func, literal_column, select, tuple_, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Executable
 
+from ledger import bulk
 from ledger.entries import (
     EntryDraft,
     PostingDraft,
@@ -37,7 +39,7 @@ FUND = Fund.__table__
 HEAD = JournalHead.__table__
 
 # Keeps every IN (...) list well under SQLite's and PostgreSQL's bound-parameter limits.
-LOOKUP_CHUNK = 500
+LOOKUP_CHUNK = bulk.LOOKUP_CHUNK
 # The most drafts one call to `post` takes; callers with more (imports) call it repeatedly
 # inside one transaction.
 MAX_DRAFTS_PER_CALL = 10_000
@@ -59,13 +61,43 @@ class Posted:
     created: bool  # False when the key was already posted with the same payload
 
 
-def _chunks(items: Sequence, size: int = LOOKUP_CHUNK) -> Iterable[Sequence]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+_chunks = bulk.chunks
 
 
 def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
+
+
+_ENTRY_COLUMNS = ("seq", "effective_date", "recorded_at", "kind", "memo", "idempotency_key", "payload_hash",
+                  "reverses", "maker_id", "checker_id", "status", "prev_hash", "hash")
+_POSTING_COLUMNS = ("entry_seq", "account_id", "fund_id", "amount_fen", "party", "effective_date")
+_BALANCE_COLUMNS = ("account_id", "fund_id", "balance_fen", "version", "last_seq", "non_negative")
+
+
+# Statements for ledger.bulk: compiled once per dialect, run on the DBAPI cursor.
+def _entries_by_key() -> tuple[Executable, dict]:
+    return select(ENTRY.c.idempotency_key, ENTRY.c.seq, ENTRY.c.payload_hash).where(
+        ENTRY.c.idempotency_key.in_(bulk.in_params(ENTRY.c.idempotency_key))), {}
+
+
+def _accounts_by_code() -> tuple[Executable, dict]:
+    return select(ACCOUNT.c.code, ACCOUNT.c.id, ACCOUNT.c.opened_on, ACCOUNT.c.closed_on, ACCOUNT.c.limit_kind).where(
+        ACCOUNT.c.code.in_(bulk.in_params(ACCOUNT.c.code))), {}
+
+
+def _balances_by_account() -> tuple[Executable, dict]:
+    return select(BALANCE.c.account_id, BALANCE.c.fund_id).where(
+        BALANCE.c.account_id.in_(bulk.in_params(BALANCE.c.account_id))), {}
+
+
+def _balance_add() -> tuple[Executable, dict]:
+    stmt = (
+        update(BALANCE)
+        .where(BALANCE.c.account_id == bindparam("a"), BALANCE.c.fund_id == bindparam("f"))
+        .values(balance_fen=BALANCE.c.balance_fen + bindparam("d"), version=BALANCE.c.version + literal_column("1"),
+                last_seq=bindparam("s"))
+    )
+    return stmt, {}
 
 
 def lock_head(session: Session) -> tuple[int, str]:
@@ -81,26 +113,19 @@ def lock_head(session: Session) -> tuple[int, str]:
 def existing_keys(session: Session, keys: Sequence[str]) -> dict[str, tuple[int, str]]:
     """key -> (seq, payload_hash) for keys already in the journal."""
     found: dict[str, tuple[int, str]] = {}
-    for chunk in _chunks(list(keys)):
-        rows = session.execute(
-            select(ENTRY.c.idempotency_key, ENTRY.c.seq, ENTRY.c.payload_hash).where(
-                ENTRY.c.idempotency_key.in_(chunk)
-            )
-        )
-        for key, seq, ph in rows:
-            found[key] = (int(seq), ph)
+    for key, seq, ph in bulk.rows_in(session.connection(), "entry.by_key", _entries_by_key, list(keys)):
+        found[key] = (int(seq), ph)
     return found
 
 
 def account_rows(session: Session, codes: Iterable[str]) -> dict[str, tuple[int, dt.date, dt.date | None, str]]:
     """code -> (id, opened_on, closed_on, limit_kind)."""
+    conn = session.connection()
+    to_date = bulk.from_driver(conn, ACCOUNT.c.opened_on)  # opened_on and closed_on are both dates
     out: dict[str, tuple[int, dt.date, dt.date | None, str]] = {}
-    for chunk in _chunks(sorted(set(codes))):
-        for row in session.execute(
-            select(ACCOUNT.c.code, ACCOUNT.c.id, ACCOUNT.c.opened_on, ACCOUNT.c.closed_on, ACCOUNT.c.limit_kind)
-            .where(ACCOUNT.c.code.in_(chunk))
-        ):
-            out[row.code] = (int(row.id), row.opened_on, row.closed_on, row.limit_kind)
+    for code, aid, opened_on, closed_on, limit_kind in bulk.rows_in(conn, "account.by_code", _accounts_by_code,
+                                                                     sorted(set(codes))):
+        out[code] = (int(aid), to_date(opened_on), to_date(closed_on), limit_kind)
     return out
 
 
@@ -122,10 +147,15 @@ def post(
     *,
     labels: Sequence[str] | None = None,
     recorded_at: dt.datetime | None = None,
+    checked: bool = False,
 ) -> list[Posted]:
     """Post drafts in order inside the caller's transaction; all or nothing.
 
     `labels` names each draft in problems (an import passes "line 17"); default "entry <key>".
+    `checked=True` says the caller has already run `check_draft` on these very drafts and found
+    nothing (the journal importer's parser does, for every line); drafts are frozen, so that check
+    still holds and is not run again. Everything that needs the database is always checked here,
+    and the database's seal still refuses an entry that does not balance within each fund.
     Raises LedgerRefusal with every problem found; the caller's transaction must then roll back.
     """
     assert len(drafts) <= MAX_DRAFTS_PER_CALL, "split the batch"
@@ -136,10 +166,11 @@ def post(
     recorded_at = (recorded_at or utcnow()).replace(microsecond=0)
 
     problems: list[Problem] = []
-    for draft, where in zip(drafts, labels, strict=True):
-        problems.extend(check_draft(draft, where))
-    if problems:
-        raise LedgerRefusal(problems)
+    if not checked:
+        for draft, where in zip(drafts, labels, strict=True):
+            problems.extend(check_draft(draft, where))
+        if problems:
+            raise LedgerRefusal(problems)
 
     head_seq, head_hash = lock_head(session)
 
@@ -175,19 +206,19 @@ def post(
 
     for i in fresh:
         draft, where = drafts[i], labels[i]
-        if month_of(draft.effective_date) in closed:
-            problems.append(Problem(where, "date", draft.effective_date.isoformat(),
-                                    f"period {month_of(draft.effective_date)} is closed"))
+        day = draft.effective_date
+        if closed and month_of(day) in closed:
+            problems.append(Problem(where, "date", day.isoformat(), f"period {month_of(day)} is closed"))
         for n, p in enumerate(draft.postings):
             acct = accounts.get(p.account)
             if acct is None:
                 problems.append(Problem(where, f"postings[{n}].account", p.account, "unknown account"))
             else:
                 _, opened_on, closed_on, _ = acct
-                if draft.effective_date < opened_on:
+                if day < opened_on:
                     problems.append(Problem(where, f"postings[{n}].account", p.account,
                                             f"account opens on {opened_on.isoformat()}"))
-                if closed_on is not None and draft.effective_date > closed_on:
+                if closed_on is not None and day > closed_on:
                     problems.append(Problem(where, f"postings[{n}].account", p.account,
                                             f"account closed on {closed_on.isoformat()}"))
             if p.fund not in funds:
@@ -199,8 +230,13 @@ def post(
     if problems:
         raise LedgerRefusal(problems)
 
-    entry_rows: list[dict] = []
-    posting_rows: list[dict] = []
+    conn = session.connection()
+    # Rows as tuples for ledger.bulk; dates in the driver's form, converted once per distinct date.
+    entry_day = bulk.to_driver(conn, ENTRY.c.effective_date)
+    posting_day = bulk.to_driver(conn, POSTING.c.effective_date)
+    recorded = bulk.to_driver(conn, ENTRY.c.recorded_at)(recorded_at)
+    entry_rows: list[tuple] = []
+    posting_rows: list[tuple] = []
     deltas: dict[tuple[int, int], int] = defaultdict(int)
     last_seq_of: dict[tuple[int, int], int] = {}
     seq_of_key: dict[str, int] = {}
@@ -211,27 +247,20 @@ def post(
         canon = [(p.account, p.fund, p.amount_fen, p.party) for p in draft.postings]
         h = entry_hash(prev, seq, draft.key, draft.effective_date, recorded_at, draft.kind, draft.memo,
                        draft.reverses, draft.maker_id, draft.checker_id, canon)
-        entry_rows.append({
-            "seq": seq, "effective_date": draft.effective_date, "recorded_at": recorded_at,
-            "kind": draft.kind, "memo": draft.memo, "idempotency_key": draft.key, "payload_hash": hashes[i],
-            "reverses": draft.reverses, "maker_id": draft.maker_id, "checker_id": draft.checker_id,
-            "status": "pending", "prev_hash": prev, "hash": h,
-        })
-        for p in draft.postings:
-            aid, fid = accounts[p.account][0], funds[p.fund]
-            posting_rows.append({
-                "entry_seq": seq, "account_id": aid, "fund_id": fid, "amount_fen": p.amount_fen,
-                "party": p.party, "effective_date": draft.effective_date,
-            })
-            deltas[(aid, fid)] += p.amount_fen
-            last_seq_of[(aid, fid)] = seq
+        entry_rows.append((seq, entry_day(draft.effective_date), recorded, draft.kind, draft.memo, draft.key,
+                           hashes[i], draft.reverses, draft.maker_id, draft.checker_id, "pending", prev, h))
+        day = posting_day(draft.effective_date)
+        for account, fund, amount, party in canon:
+            pair = (accounts[account][0], funds[fund])
+            posting_rows.append((seq, pair[0], pair[1], amount, party, day))
+            deltas[pair] += amount
+            last_seq_of[pair] = seq
         seq_of_key[draft.key] = seq
         prev = h
 
     if entry_rows:
-        conn = session.connection()
-        conn.execute(ENTRY.insert(), entry_rows)
-        conn.execute(POSTING.insert(), posting_rows)
+        bulk.insert_rows(conn, ENTRY, _ENTRY_COLUMNS, entry_rows, frozenset({"effective_date", "recorded_at"}))
+        bulk.insert_rows(conn, POSTING, _POSTING_COLUMNS, posting_rows, frozenset({"effective_date"}))
         # The seal: the database aborts this statement unless every entry balances within each fund.
         sealed = conn.execute(
             update(ENTRY).where(and_(ENTRY.c.seq > head_seq, ENTRY.c.seq <= seq)).values(status="posted")
@@ -325,31 +354,19 @@ def _apply_balances(session: Session, deltas, last_seq_of, accounts) -> None:
     """
     non_negative_ids = {row[0] for row in accounts.values() if row[3] == "non_negative"}
     pairs = sorted(deltas)
-    existing: set[tuple[int, int]] = set()
-    for chunk in _chunks(pairs, 250):
-        existing.update(
-            (int(a), int(f)) for a, f in session.execute(
-                select(BALANCE.c.account_id, BALANCE.c.fund_id)
-                .where(tuple_(BALANCE.c.account_id, BALANCE.c.fund_id).in_(chunk))
-            )
-        )
+    # Which pairs have a row: look up by account (the primary key's leading column), keep the pairs.
     conn = session.connection()
-    updates = [{"a": a, "f": f, "d": deltas[(a, f)], "s": last_seq_of[(a, f)]} for a, f in pairs if (a, f) in existing]
-    inserts = [
-        {"account_id": a, "fund_id": f, "balance_fen": deltas[(a, f)], "version": 1, "last_seq": last_seq_of[(a, f)],
-         "non_negative": a in non_negative_ids}
-        for a, f in pairs if (a, f) not in existing
-    ]
-    if updates:
-        conn.execute(
-            update(BALANCE)
-            .where(BALANCE.c.account_id == bindparam("a"), BALANCE.c.fund_id == bindparam("f"))
-            .values(balance_fen=BALANCE.c.balance_fen + bindparam("d"), version=BALANCE.c.version + 1,
-                    last_seq=bindparam("s")),
-            updates,
-        )
-    if inserts:
-        conn.execute(BALANCE.insert(), inserts)
+    existing: set[tuple[int, int]] = set()
+    for a, f in bulk.rows_in(conn, "balance.by_account", _balances_by_account, sorted({a for a, _ in pairs})):
+        pair = (int(a), int(f))
+        if pair in deltas:
+            existing.add(pair)
+    flag = bulk.to_driver(conn, BALANCE.c.non_negative)
+    updates = [(deltas[pair], last_seq_of[pair], pair[0], pair[1]) for pair in pairs if pair in existing]
+    inserts = [(a, f, deltas[(a, f)], 1, last_seq_of[(a, f)], flag(a in non_negative_ids))
+               for a, f in pairs if (a, f) not in existing]
+    bulk.executemany(conn, "balance.add", _balance_add, ("d", "s", "a", "f"), updates)
+    bulk.insert_rows(conn, BALANCE, _BALANCE_COLUMNS, inserts, frozenset({"non_negative"}))
 
 
 # ---------------------------------------------------------------------------------------------

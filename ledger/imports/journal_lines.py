@@ -21,7 +21,57 @@ _ALLOWED_POSTING_KEYS = {"account", "fund", "amount", "party"}
 
 
 def parse_line(raw: bytes, line_no: int, maker_id: int | None = None) -> tuple[EntryDraft | None, list[Problem]]:
-    """One line -> (draft, []) or (None, problems). Blank lines are the caller's business."""
+    """One line -> (draft, []) or (None, problems). Blank lines are the caller's business.
+
+    A returned draft has passed `check_draft` (so `journal.post(..., checked=True)` may take it).
+    """
+    draft = _parse_good_line(raw, maker_id)
+    if draft is not None:
+        return draft, []
+    return _parse_line_with_problems(raw, line_no, maker_id)
+
+
+def _parse_good_line(raw: bytes, maker_id: int | None) -> EntryDraft | None:
+    """The fast path for a line with nothing wrong: the same checks as below, without collecting
+    problems. Any doubt returns None, and the full path then names every problem."""
+    if len(raw) > MAX_LINE_BYTES:
+        return None
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError both
+        return None
+    # json.loads makes exact dicts, lists and strs, so `type(x) is` is isinstance here.
+    if type(obj) is not dict or not obj.keys() <= _ALLOWED_KEYS:
+        return None
+    key, raw_date, kind = obj.get("key"), obj.get("date"), obj.get("kind")
+    memo, raw_postings = obj.get("memo", ""), obj.get("postings")
+    if (type(key) is not str or not key or type(raw_date) is not str or len(raw_date) != 10
+            or type(kind) is not str or kind == "reversal" or type(memo) is not str
+            or type(raw_postings) is not list):
+        return None
+    try:
+        on = dt.date.fromisoformat(raw_date)
+    except ValueError:
+        return None
+    postings = []
+    for rp in raw_postings:
+        if type(rp) is not dict or not rp.keys() <= _ALLOWED_POSTING_KEYS:
+            return None
+        account, fund, party = rp.get("account"), rp.get("fund"), rp.get("party")
+        if type(account) is not str or type(fund) is not str or (party is not None and type(party) is not str):
+            return None
+        try:
+            amount_fen = parse_yuan_strict(rp.get("amount"))
+        except MoneyError:
+            return None
+        postings.append(PostingDraft(account, fund, amount_fen, party))
+    draft = EntryDraft(key=key, effective_date=on, kind=kind, memo=memo, postings=tuple(postings),
+                       maker_id=maker_id)
+    return None if check_draft(draft, "") else draft
+
+
+def _parse_line_with_problems(raw: bytes, line_no: int,
+                              maker_id: int | None) -> tuple[EntryDraft | None, list[Problem]]:
     where = f"line {line_no}"
 
     def problem(field: str, value: object, message: str) -> Problem:

@@ -223,6 +223,10 @@ SQLITE_TRIGGERS = [
     """CREATE TRIGGER posting_insert_guard BEFORE INSERT ON posting
     WHEN (SELECT status FROM entry WHERE seq = NEW.entry_seq) IS NOT 'pending'
     BEGIN SELECT RAISE(ABORT, 'huimin: postings can only be added to a pending entry'); END""",
+    # SQLite columns take any type; money is integer fen, never a REAL that crept in.
+    """CREATE TRIGGER posting_integer_fen BEFORE INSERT ON posting
+    WHEN typeof(NEW.amount_fen) <> 'integer'
+    BEGIN SELECT RAISE(ABORT, 'huimin: amount_fen must be an integer number of fen'); END""",
     """CREATE TRIGGER posting_no_update BEFORE UPDATE ON posting
     BEGIN SELECT RAISE(ABORT, 'huimin: postings are immutable; post a reversal'); END""",
     """CREATE TRIGGER posting_no_delete BEFORE DELETE ON posting

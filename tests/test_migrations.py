@@ -1,0 +1,85 @@
+"""The models and the Alembic migrations describe the same schema; `huimin db upgrade` is idempotent."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+from sqlmodel import SQLModel
+
+import ledger.models  # noqa: F401  (registers every table on SQLModel.metadata)
+from ledger.db import make_engine
+from ledger.migrate import alembic_config
+
+
+def huimin_cmd() -> list[str]:
+    exe = Path(sys.executable).with_name("huimin")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("huimin")
+    return [found] if found else [sys.executable, "-m", "ledger.cli"]
+
+
+def db_upgrade(url: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, HUIMIN_DATABASE_URL=url)
+    return subprocess.run([*huimin_cmd(), "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120)
+
+
+def head_revision(url: str) -> str:
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+def state(engine) -> dict:
+    # One connection for everything: on SQLite each connection begins IMMEDIATE (takes the write lock).
+    with engine.connect() as c:
+        return {
+            "version": c.execute(text("SELECT version_num FROM alembic_version")).scalars().all(),
+            "head": c.execute(text("SELECT id, seq, hash FROM journal_head")).all(),
+            "users": c.execute(text("SELECT id, username, role FROM app_user ORDER BY id")).all(),
+            "tables": sorted(inspect(c).get_table_names()),
+        }
+
+
+def test_models_and_migrations_agree(engine):
+    with engine.connect() as conn:
+        diffs = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diffs == [], "models.py and migrations/ disagree; add a migration:\n" + "\n".join(map(str, diffs))
+
+
+def test_migrations_reach_the_head_and_seed_once(engine, db_url):
+    s = state(engine)
+    assert s["version"] == [head_revision(db_url)]
+    assert s["head"] == [(1, 0, "0" * 64)]
+    assert s["users"] == [(1, "system", "system")]
+    assert {"account", "fund", "entry", "posting", "balance", "journal_head", "audit_log", "period_close"} <= set(
+        s["tables"])
+
+
+def test_db_upgrade_is_idempotent(engine, db_url):
+    before = state(engine)  # the fixture has already upgraded this database once
+    out = db_upgrade(db_url)
+    assert out.returncode == 0, out.stderr
+    assert state(engine) == before
+
+
+def test_db_upgrade_creates_then_leaves_a_new_sqlite_database(tmp_path):
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    first = db_upgrade(url)
+    assert first.returncode == 0, first.stderr
+    engine = make_engine(url)
+    try:
+        before = state(engine)
+        second = db_upgrade(url)
+        assert second.returncode == 0, second.stderr
+        assert state(engine) == before
+        with engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
+    finally:
+        engine.dispose()
