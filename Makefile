@@ -15,13 +15,15 @@ $(VENV)/.test: $(VENV)/.base
 
 install: $(VENV)/.base
 
-# The main job: migrate the SQLite database in this folder and build the demo county.
+# The main job: migrate the SQLite database in this folder, build the demo county, then serve it
+# on http://127.0.0.1:8000/ (the demo users and passwords are printed first).
 demo: $(VENV)/.base
-	$(VENV)/bin/huimin demo
+	$(VENV)/bin/huimin demo --serve
 
 # Everything CI runs: lint, the import contract, and the test suite (PostgreSQL lane when
 # HUIMIN_TEST_POSTGRES_URL is set).
 test: $(VENV)/.test
+	./scripts/ensure-browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest

@@ -153,11 +153,12 @@ def report_trial_balance(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Balances per account and fund, debit positive."""
-    day = _date(as_of, "--as-of")
+    # Default: as of today, so an entry dated in the future is not counted before its day.
+    day = _date(as_of, "--as-of") or dt.date.today()
     rows = services.trial_balance(get_engine(), SYSTEM, day)
     if as_json:
         typer.echo(json.dumps({
-            "as_of": (day or dt.date.today()).isoformat(),
+            "as_of": day.isoformat(),
             "rows": [{"account": r.account, "fund": r.fund, "balance": format_yuan(r.balance_fen)} for r in rows],
         }, ensure_ascii=False))
         return
@@ -185,22 +186,96 @@ def period_close(month: str = typer.Argument(..., help="YYYY-MM")) -> None:
     typer.echo(f"period {month} closed")
 
 
-@app.command("demo")
-def demo(seed: int = typer.Option(7, "--seed"), entries: int = typer.Option(2_000, "--entries")) -> None:
-    """Build a small synthetic journal (funds received, allocated, reallocated), verify it and
-    print the trial balance."""
-    from ledger.demo import build_demo
+users_app = typer.Typer(help="Users and API tokens", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("add")
+def users_add(
+    name: str = typer.Argument(..., help="user name (a–z, 0–9, . _ -)"),
+    role: str = typer.Option(..., "--role", help="finance_officer | approver | loan_officer | inspector | admin"),
+    township: str = typer.Option(None, "--township", help="limit the user to one township (乡镇)"),
+    display_name: str = typer.Option("", "--display-name"),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="read the password from standard input"),
+) -> None:
+    """Create a user. The password comes from a prompt, or from standard input with --password-stdin."""
+    from ledger import users
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        uid = users.create_user(get_engine(), SYSTEM, name, role, password, township, display_name)
+    except (LedgerRefusal, PermissionDenied) as exc:
+        _fail(exc)
+    typer.echo(f"user {name} ({role}) created with id {uid}")
+
+
+@users_app.command("token")
+def users_token(name: str = typer.Argument(...), label: str = typer.Option("cli", "--name")) -> None:
+    """Issue an API bearer token for a user (printed once)."""
+    from sqlalchemy import select
+
+    from ledger import users
+    from ledger.db import read_only
 
     engine = get_engine()
+    with read_only(engine) as s:
+        row = s.execute(select(users.USER).where(users.USER.c.username == name)).first()
+    if row is None or not row.is_active or row.role == "system":
+        typer.echo(f"error: no active user {name!r}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    typer.echo(users.issue_api_token(engine, users.actor_of(row), label))
+
+
+@app.command("serve")
+def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Option(8000, "--port")) -> None:
+    """Start the web application (pages and /api/v1)."""
+    import uvicorn
+
+    typer.echo(f"Huimin Ledger on http://{host}:{port}/")
+    # By name, as a factory: the domain package never imports the web layer (import-linter).
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info", proxy_headers=False)
+
+
+@app.command("demo")
+def demo(
+    seed: int = typer.Option(7, "--seed"),
+    entries: int = typer.Option(2_000, "--entries", help="synthetic journal entries"),
+    serve_after: bool = typer.Option(False, "--serve", help="start the web application afterwards"),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+) -> None:
+    """Build the demo: a synthetic county journal (funds received, allocated, paid, reallocated,
+    re-designated, one reversal) and one user per role; verify it; optionally serve it."""
+    from ledger.demo import build_demo, ensure_demo_users
     from ledger.migrate import upgrade
 
-    upgrade(get_settings().database_url)
-    summary = build_demo(engine, seed=seed, entries=entries)
-    typer.echo(summary)
+    settings = get_settings()
+    if settings.environment == "production":
+        typer.echo("error: the demo does not run in production", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    engine = get_engine()
+    upgrade(settings.database_url)
+    typer.echo(build_demo(engine, seed=seed, entries=entries))
     result = services.verify_journal(engine, SYSTEM)
-    typer.echo(f"verify: {'ok' if result.ok else 'FAILED'} — {result.entries_checked:,} entries, head "
+    typer.echo(f"verify: {'ok' if result.ok else 'FAILED'} — {result.entries_checked:,} entries, chain head "
                f"{result.head_seq} {result.head_hash[:16]}…")
-    report_trial_balance(None, False)
+    rows = services.trial_balance(engine, SYSTEM)
+    per_fund: dict[str, int] = {}
+    for r in rows:
+        if r.account.startswith("Assets:Project:"):
+            per_fund[r.fund] = per_fund.get(r.fund, 0) + r.balance_fen
+    for fund, fen in sorted(per_fund.items()):
+        typer.echo(f"  unspent project funds, {fund:<12} {format_yuan(fen):>16}")
+    typer.echo("demo users (user name / password):")
+    for name, role, password in ensure_demo_users(engine):
+        typer.echo(f"  {name:<10} {password:<24} {role}")
+    if serve_after:
+        serve(host, port)
+    else:
+        typer.echo(f"start the web application with `huimin serve`, then open http://{host}:{port}/")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,12 +6,42 @@ import datetime as dt
 import tempfile
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
-from ledger import services
+from ledger import services, users
+from ledger.db import read_only
 from ledger.journal import LedgerRefusal
 from ledger.permissions import SYSTEM
+from ledger.settings import get_settings
 from ledger.synthetic import FUNDS, write_journal
+
+# One demo user per role. The passwords are public on purpose (they are printed); the demo
+# refuses to run in production.
+DEMO_USERS = (
+    ("finance", "finance_officer", "财务 王芳"),
+    ("approver", "approver", "审核 李明"),
+    ("loans", "loan_officer", "信贷 阿依古丽"),
+    ("inspector", "inspector", "纪检 张强"),
+    ("admin", "admin", "管理员 赵磊"),
+)
+
+
+def demo_password(username: str) -> str:
+    return f"demo-{username}-2026"
+
+
+def ensure_demo_users(engine: Engine) -> list[tuple[str, str, str]]:
+    """Create the demo users that are missing; returns (username, role, password) for all."""
+    if get_settings().environment == "production":
+        raise RuntimeError("the demo users are not created in production")
+    with read_only(engine) as s:
+        existing = set(s.execute(select(users.USER.c.username)).scalars())
+    out = []
+    for name, role, display in DEMO_USERS:
+        if name not in existing:
+            users.create_user(engine, SYSTEM, name, role, demo_password(name), display_name=display)
+        out.append((name, role, demo_password(name)))
+    return out
 
 
 def build_demo(engine: Engine, seed: int = 7, entries: int = 2_000) -> str:

@@ -9,7 +9,18 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 GENESIS_HASH = "0" * 64
@@ -32,6 +43,7 @@ class AppUser(SQLModel, table=True):
     password_hash: str | None = Field(default=None, sa_column=Column(String(256), nullable=True))
     is_active: bool = Field(default=True)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    password_changed_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
 
 
 class AuditLog(SQLModel, table=True):
@@ -175,3 +187,67 @@ class VerificationRun(SQLModel, table=True):
     head_hash: str = Field(sa_column=Column(String(64), nullable=False))
     first_bad_seq: int | None = None
     message: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+
+
+class UserSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds a random token; only its keyed hash (HMAC) is stored."""
+
+    __tablename__ = "user_session"
+    __table_args__ = (Index("ix_user_session_user", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("app_user.id"), nullable=False))
+    csrf_token: str = Field(sa_column=Column(String(64), nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    last_seen_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    expires_at: dt.datetime = Field(sa_column=Column(DateTime, nullable=False))
+    revoked_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
+    ip: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    user_agent: str | None = Field(default=None, sa_column=Column(String(256), nullable=True))
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for the JSON API: opaque, stored hashed, revocable, one user each."""
+
+    __tablename__ = "api_token"
+    __table_args__ = (Index("ix_api_token_user", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("app_user.id"), nullable=False))
+    name: str = Field(sa_column=Column(String(64), nullable=False))
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    last_used_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
+    revoked_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
+
+
+class LoginAttempt(SQLModel, table=True):
+    __tablename__ = "login_attempt"
+    __table_args__ = (
+        Index("ix_login_attempt_username_at", "username", "at"),
+        Index("ix_login_attempt_ip_at", "ip", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(sa_column=Column(String(64), nullable=False))
+    at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    ok: bool
+    ip: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first response to an API POST with an Idempotency-Key, replayed for repeats."""
+
+    __tablename__ = "idempotency_record"
+    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_user_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("app_user.id"), nullable=False))
+    key: str = Field(sa_column=Column(String(200), nullable=False))
+    method: str = Field(sa_column=Column(String(8), nullable=False))
+    path: str = Field(sa_column=Column(String(500), nullable=False))
+    request_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    status_code: int
+    response_body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))

@@ -18,6 +18,20 @@ class Settings(BaseSettings):
     secret_key: str = DEV_SECRET
     # SQLite waits this long for another writer before giving up with "database is locked".
     sqlite_busy_timeout_ms: int = 30_000
+    # Sign-in: a session ends after this long without a request, and in any case after the maximum.
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+    # Login throttle: this many failures for one user name (or one address) within the window
+    # refuse further attempts until the window has passed.
+    login_max_failures: int = 5
+    login_ip_max_failures: int = 20
+    login_window_minutes: int = 15
+    # Set true behind HTTPS so cookies carry the Secure flag.
+    secure_cookies: bool = False
+
+    @property
+    def cookie_secure(self) -> bool:
+        return self.secure_cookies or self.environment == "production"
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> Settings:
