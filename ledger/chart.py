@@ -43,17 +43,18 @@ def default_names(code: str) -> tuple[str, str]:
     return code, code
 
 
-def _insert_new(session: Session, table: Table, rows: list[dict]) -> None:
+def _insert_new(session: Session, table: Table, rows: list[dict]) -> int:
     """Insert accounts found missing a moment ago. On PostgreSQL another transaction may be opening
     the same code right now (two officers paying into a new project at once): the loser waits for
     the winner and then uses its row instead of failing on the unique code. Rows go in sorted code
     order, so two openers cannot deadlock. SQLite needs none of this: BEGIN IMMEDIATE already
-    serialises writers."""
+    serialises writers. Returns how many rows this transaction inserted."""
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        conn.execute(pg_insert(table).on_conflict_do_nothing(index_elements=[table.c.code]), rows)
-    else:
-        bulk.insert_dicts(conn, table, rows)  # an import may open tens of thousands at once
+        stmt = pg_insert(table).on_conflict_do_nothing(index_elements=[table.c.code]).returning(table.c.code)
+        return len(conn.execute(stmt, rows).all())
+    bulk.insert_dicts(conn, table, rows)  # an import may open tens of thousands at once
+    return len(rows)
 
 
 def _codes_by_code():
@@ -75,9 +76,7 @@ def ensure_accounts(session: Session, first_use: Mapping[str, dt.date]) -> int:
         rows.append({"code": code, "type": account_type(code), "name_zh": zh, "name_en": en,
                      "opened_on": first_use[code], "closed_on": None, "limit_kind": default_limit(code),
                      "party_kind": None, "party_ref": None})
-    if rows:
-        _insert_new(session, ACCOUNT, rows)
-    return len(rows)
+    return _insert_new(session, ACCOUNT, rows) if rows else 0
 
 
 def ensure_funds(session: Session, codes: Mapping[str, tuple[str, str, str | None]]) -> int:
@@ -86,6 +85,4 @@ def ensure_funds(session: Session, codes: Mapping[str, tuple[str, str, str | Non
     existing = set(session.execute(select(FUND.c.code).where(FUND.c.code.in_(wanted))).scalars()) if wanted else set()
     rows = [{"code": c, "name": codes[c][0], "kind": codes[c][1], "document_no": codes[c][2], "created_at": utcnow()}
             for c in wanted if c not in existing]
-    if rows:
-        session.connection().execute(FUND.insert(), rows)
-    return len(rows)
+    return _insert_new(session, FUND, rows) if rows else 0

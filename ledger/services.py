@@ -58,7 +58,8 @@ def register_fund(engine: Engine, actor: Actor, code: str, name: str, kind: str,
     with unit_of_work(engine) as s:
         if s.execute(select(FUND.c.id).where(FUND.c.code == code)).first() is not None:
             raise _refuse("fund", "code", code, "fund already registered")
-        ensure_funds(s, {code: (name, kind, document_no)})
+        if ensure_funds(s, {code: (name, kind, document_no)}) == 0:  # another officer won the race
+            raise _refuse("fund", "code", code, "fund already registered")
         audit.record(s, actor, "fund.register", "fund", code,
                      after={"code": code, "name": name, "kind": kind, "document_no": document_no})
 

@@ -256,3 +256,39 @@ def test_concurrent_first_use_of_an_account_postgres(pg_engine):
 
 def test_concurrent_first_use_of_an_account_sqlite(sqlite_engine):
     first_use_and_check(sqlite_engine)
+
+
+def _register_same_fund_at_once(engine: Engine, n: int = 8) -> tuple[int, list[str], list[BaseException]]:
+    barrier = threading.Barrier(n)
+    ok: list[int] = []
+    refused: list[str] = []
+    other: list[BaseException] = []
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            services.register_fund(engine, SYSTEM, "RACE", "同时登记的资金", "county")
+            ok.append(1)
+        except LedgerRefusal as exc:
+            refused.append(exc.problems[0].message)
+        except BaseException as exc:  # noqa: BLE001 - any other failure is what the test looks for
+            other.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return len(ok), refused, other
+
+
+@pytest.mark.parametrize("lane", ["postgres", "sqlite"])
+def test_two_officers_registering_the_same_fund_get_one_fund_and_a_clean_refusal(lane, request):
+    engine = request.getfixturevalue("pg_engine" if lane == "postgres" else "sqlite_engine")
+    created, refused, other = _register_same_fund_at_once(engine)
+    assert other == []
+    assert created == 1
+    assert refused == ["fund already registered"] * 7
+    with read_only(engine) as s:
+        assert s.execute(select(func.count()).select_from(journal.FUND).where(journal.FUND.c.code == "RACE")
+                         ).scalar_one() == 1
