@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -251,3 +252,275 @@ class IdempotencyRecord(SQLModel, table=True):
     status_code: int
     response_body: str = Field(sa_column=Column(Text, nullable=False))
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry (DESIGN.md §5, §8): townships, villages, households, persons, the households'
+# effective-dated status history, officials and the reference lists. Nothing here is ever deleted
+# (the migrations' triggers refuse DELETE); a person leaves a household by becoming inactive, and an
+# inactive membership is history: the database refuses to change it.
+
+HOUSEHOLD_STATUSES = ("poor", "exited", "edge", "monitored", "general", "closed")
+PERSON_RELATIONS = ("head", "spouse", "child", "parent", "other")
+LEFT_REASONS = ("moved", "died", "other")
+REFERENCE_KINDS = ("death", "public_employee", "vehicle", "business")
+TOWNSHIP_KINDS = ("xiang", "zhen")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({','.join(repr(v) for v in values)})"
+
+
+class Township(SQLModel, table=True):
+    """乡镇: a 乡 (xiang) or a 镇 (zhen). A scoped user's `township` names one (by code or name)."""
+
+    __tablename__ = "township"
+    __table_args__ = (CheckConstraint(_in("kind", TOWNSHIP_KINDS), name="ck_township_kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(sa_column=Column(String(32), nullable=False, unique=True))
+    name: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    kind: str = Field(sa_column=Column(String(8), nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+
+
+class Village(SQLModel, table=True):
+    """行政村, unique by name within its township."""
+
+    __tablename__ = "village"
+    __table_args__ = (UniqueConstraint("township_id", "name", name="uq_village_township_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    township_id: int = Field(sa_column=Column(Integer, ForeignKey("township.id"), nullable=False))
+    name: str = Field(sa_column=Column(String(64), nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+
+
+class Household(SQLModel, table=True):
+    """户. `status` is the status of the latest household_status row (by effective_on, then id),
+    kept in the same transaction as that row; the database refuses an update that disagrees.
+    The head is named by ID number: an active member of this household."""
+
+    __tablename__ = "household"
+    __table_args__ = (
+        CheckConstraint(_in("status", HOUSEHOLD_STATUSES), name="ck_household_status"),
+        CheckConstraint("size >= 1", name="ck_household_size"),
+        Index("ix_household_township_village", "township_id", "village_id"),
+        Index("ix_household_bank_account", "bank_account"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    household_no: str = Field(sa_column=Column(String(32), nullable=False, unique=True))
+    township_id: int = Field(sa_column=Column(Integer, ForeignKey("township.id"), nullable=False))
+    village_id: int = Field(sa_column=Column(Integer, ForeignKey("village.id"), nullable=False))
+    head_id_number: str = Field(sa_column=Column(String(18), nullable=False))
+    size: int = Field(sa_column=Column(Integer, nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    bank_account: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    phone: str | None = Field(default=None, sa_column=Column(String(20), nullable=True))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+
+
+class Person(SQLModel, table=True):
+    """A person's membership of a household. One active membership per ID number across the
+    county (a partial unique index); moving out or death ends it (is_active false) and the row is
+    then frozen. Re-registration elsewhere is a new row."""
+
+    __tablename__ = "person"
+    __table_args__ = (
+        CheckConstraint(_in("relation", PERSON_RELATIONS), name="ck_person_relation"),
+        CheckConstraint("left_reason IS NULL OR " + _in("left_reason", LEFT_REASONS), name="ck_person_left_reason"),
+        CheckConstraint("is_active OR (left_on IS NOT NULL AND left_reason IS NOT NULL)", name="ck_person_left"),
+        CheckConstraint("left_reason IS NULL OR left_reason <> 'died' OR death_date IS NOT NULL",
+                        name="ck_person_death_date"),
+        Index("uq_person_active_id_number", "id_number", unique=True,
+              sqlite_where=text("is_active"), postgresql_where=text("is_active")),
+        Index("ix_person_id_number", "id_number"),
+        Index("ix_person_household", "household_id"),
+        # Name search is a prefix match (LIKE 'x%'): on PostgreSQL only a pattern-ops index serves it
+        # whatever the database's collation.
+        Index("ix_person_name", "name", postgresql_ops={"name": "text_pattern_ops"}),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    household_id: int = Field(sa_column=Column(Integer, ForeignKey("household.id"), nullable=False))
+    name: str = Field(sa_column=Column(String(64), nullable=False))
+    id_number: str = Field(sa_column=Column(String(18), nullable=False))
+    relation: str = Field(sa_column=Column(String(8), nullable=False))
+    is_active: bool = Field(default=True)
+    left_on: dt.date | None = None
+    left_reason: str | None = Field(default=None, sa_column=Column(String(8), nullable=True))
+    left_note: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    death_date: dt.date | None = None
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+
+
+class HouseholdStatus(SQLModel, table=True):
+    """Effective-dated status history of a household: append-only (UPDATE and DELETE refused)."""
+
+    __tablename__ = "household_status"
+    __table_args__ = (
+        CheckConstraint(_in("status", HOUSEHOLD_STATUSES), name="ck_household_status_status"),
+        Index("ix_household_status_household", "household_id", "effective_on", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    household_id: int = Field(sa_column=Column(Integer, ForeignKey("household.id"), nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    effective_on: dt.date
+    changed_by: int = Field(sa_column=Column(Integer, ForeignKey("app_user.id"), nullable=False))
+    reason: str = Field(sa_column=Column(String(500), nullable=False))
+    recorded_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+
+
+class Official(SQLModel, table=True):
+    """村/乡镇干部 (for R05, R09). Natural key: (id_number, position, township, village)."""
+
+    __tablename__ = "official"
+    __table_args__ = (Index("ix_official_id_number", "id_number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    id_number: str = Field(sa_column=Column(String(18), nullable=False))
+    name: str = Field(sa_column=Column(String(64), nullable=False))
+    position: str = Field(sa_column=Column(String(64), nullable=False))
+    township_id: int = Field(sa_column=Column(Integer, ForeignKey("township.id"), nullable=False))
+    village_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("village.id"), nullable=True))
+    active_from: dt.date | None = None
+    active_to: dt.date | None = None
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+
+
+class ReferenceEntry(SQLModel, table=True):
+    """Reference lists (R02, R06): deaths, public employees (财政供养), vehicles, businesses (工商)."""
+
+    __tablename__ = "reference_entry"
+    __table_args__ = (
+        CheckConstraint(_in("kind", REFERENCE_KINDS), name="ck_reference_entry_kind"),
+        UniqueConstraint("id_number", "kind", "on_date", name="uq_reference_entry_key"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    id_number: str = Field(sa_column=Column(String(18), nullable=False))
+    name: str = Field(sa_column=Column(String(64), nullable=False))
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    on_date: dt.date
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+
+
+# ---------------------------------------------------------------------------------------------
+# The project library (项目库) and allocation requests (资金安排申请), DESIGN.md §4, §5. A project
+# holds its money in `account_code` (Assets:Project:<component of its code>); its status only moves
+# forward, each move a project_status row (who, when, why), and the database refuses a status that
+# disagrees with the latest history row or goes back. An allocation request is prepared by one user
+# and decided by another; an approved one names the entry it posted. Nothing here is ever deleted.
+
+PROJECT_INDUSTRIES = ("rose", "grape", "vegetable", "marigold", "fungus", "sheep", "goose", "pigeon", "rabbit",
+                      "hotan_sheep", "welfare_post", "interest_subsidy", "infrastructure", "other")
+PROJECT_STATUSES = ("planned", "approved", "implementing", "completed", "accepted", "closed")
+ALLOCATION_KINDS = ("allocation", "reallocation")
+ALLOCATION_STATUSES = ("pending", "approved", "rejected")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({','.join(repr(v) for v in values)})"
+
+
+class Project(SQLModel, table=True):
+    """项目库. `township` NULL: a county-wide project. Budgets and standards are fen."""
+
+    __tablename__ = "project"
+    __table_args__ = (
+        CheckConstraint(_one_of("industry", PROJECT_INDUSTRIES), name="ck_project_industry"),
+        CheckConstraint(_one_of("status", PROJECT_STATUSES), name="ck_project_status"),
+        CheckConstraint("budget_fen >= 0", name="ck_project_budget"),
+        CheckConstraint("standard_fen IS NULL OR standard_fen > 0", name="ck_project_standard"),
+        CheckConstraint("end_on IS NULL OR end_on >= start_on", name="ck_project_dates"),
+        Index("ix_project_status_industry", "status", "industry"),
+        Index("ix_project_township", "township"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_code: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    industry: str = Field(sa_column=Column(String(32), nullable=False))
+    township: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    implementer: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    budget_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    standard_fen: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    start_on: dt.date
+    end_on: dt.date | None = None
+    status: str = Field(default="planned", sa_column=Column(String(16), nullable=False))
+    performance_target: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    account_code: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    created_by: int = Field(sa_column=Column(Integer, ForeignKey("app_user.id"), nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+
+
+class ProjectStatus(SQLModel, table=True):
+    """A project's status history: append-only. The first row (from_status NULL) is its creation."""
+
+    __tablename__ = "project_status"
+    __table_args__ = (
+        CheckConstraint(_one_of("to_status", PROJECT_STATUSES), name="ck_project_status_to"),
+        CheckConstraint("from_status IS NULL OR " + _one_of("from_status", PROJECT_STATUSES),
+                        name="ck_project_status_from"),
+        Index("ix_project_status_project", "project_id", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(sa_column=Column(Integer, ForeignKey("project.id"), nullable=False))
+    from_status: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
+    to_status: str = Field(sa_column=Column(String(16), nullable=False))
+    changed_by: int = Field(sa_column=Column(Integer, ForeignKey("app_user.id"), nullable=False))
+    changed_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    reason: str = Field(sa_column=Column(String(500), nullable=False))
+
+
+class AllocationRequest(SQLModel, table=True):
+    """资金安排申请: money from the pool to a project (allocation), or between two projects
+    (reallocation, from `from_project_id`), in one fund. Prepared by one user, approved (and then
+    posted: `entry_seq`) or rejected (with a reason) by another; a decided request never changes."""
+
+    __tablename__ = "allocation_request"
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", ALLOCATION_KINDS), name="ck_allocation_request_kind"),
+        CheckConstraint(_one_of("status", ALLOCATION_STATUSES), name="ck_allocation_request_status"),
+        CheckConstraint("amount_fen > 0", name="ck_allocation_request_amount"),
+        CheckConstraint("(kind = 'allocation' AND from_project_id IS NULL) OR (kind = 'reallocation' AND "
+                        "from_project_id IS NOT NULL AND from_project_id <> project_id)",
+                        name="ck_allocation_request_from"),
+        # Four eyes, in the database too: whoever decides did not prepare.
+        CheckConstraint("decided_by IS NULL OR decided_by <> prepared_by", name="ck_allocation_request_four_eyes"),
+        CheckConstraint(
+            "(status = 'pending' AND decided_by IS NULL AND decided_at IS NULL AND entry_seq IS NULL) OR "
+            "(status = 'approved' AND decided_by IS NOT NULL AND decided_at IS NOT NULL AND entry_seq IS NOT NULL) OR "
+            "(status = 'rejected' AND decided_by IS NOT NULL AND decided_at IS NOT NULL AND entry_seq IS NULL "
+            "AND reason IS NOT NULL)",
+            name="ck_allocation_request_decision"),
+        Index("ix_allocation_request_status", "status", "id"),
+        Index("ix_allocation_request_project", "project_id"),
+        Index("ix_allocation_request_from_project", "from_project_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    project_id: int = Field(sa_column=Column(Integer, ForeignKey("project.id"), nullable=False))
+    from_project_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("project.id"),
+                                                                      nullable=True))
+    fund_id: int = Field(sa_column=Column(Integer, ForeignKey("fund.id"), nullable=False))
+    amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    allocate_on: dt.date
+    memo: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    status: str = Field(default="pending", sa_column=Column(String(16), nullable=False))
+    prepared_by: int = Field(sa_column=Column(Integer, ForeignKey("app_user.id"), nullable=False))
+    prepared_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    decided_by: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("app_user.id"), nullable=True))
+    decided_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
+    reason: str | None = Field(default=None, sa_column=Column(String(500), nullable=True))
+    entry_seq: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("entry.seq"), nullable=True,
+                                                                 unique=True))

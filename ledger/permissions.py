@@ -21,20 +21,39 @@ ROLE_NAMES_ZH = {
 }
 
 _READ_LEDGER = {"journal.read", "journal.export"}
+# The registry (ledger.registry): reading it (search, household pages), importing households and
+# persons, editing it (status changes, members leaving), and the officials and reference lists the
+# supervision rules compare payees with. A user scoped to a township reads and changes only its own.
+_READ_REGISTRY = {"registry.read"}
+_KEEP_REGISTRY = {"registry.import", "registry.edit", "registry.reference"}
 
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "finance_officer": frozenset(_READ_LEDGER | {"fund.register", "fund.receive", "fund.allocate",
-                                                 "fund.reallocate", "journal.reverse"}),
-    "approver": frozenset(_READ_LEDGER | {"fund.approve"}),
-    "loan_officer": frozenset(_READ_LEDGER),
-    "inspector": frozenset(_READ_LEDGER | {"journal.verify", "audit.read"}),
+    "finance_officer": frozenset(_READ_LEDGER | _READ_REGISTRY | _KEEP_REGISTRY | {
+        "fund.register", "fund.receive", "fund.allocate", "fund.reallocate", "journal.reverse"}),
+    "approver": frozenset(_READ_LEDGER | _READ_REGISTRY | {"fund.approve"}),
+    "loan_officer": frozenset(_READ_LEDGER | _READ_REGISTRY),
+    "inspector": frozenset(_READ_LEDGER | _READ_REGISTRY | {"journal.verify", "audit.read"}),
     "admin": frozenset({"users.manage", "audit.read", "journal.verify", "period.close"}),
     "system": frozenset({
         "journal.read", "journal.export", "journal.import", "journal.verify", "journal.reverse", "fund.register",
         "fund.receive", "fund.allocate", "fund.reallocate", "fund.redesignate", "fund.approve", "period.close",
         "audit.read", "users.manage",
-    }),
+    } | _READ_REGISTRY | _KEEP_REGISTRY),
 }
+
+# The project library and allocation requests (ledger.projects). Preparing an allocation or a
+# reallocation request takes fund.allocate / fund.reallocate, deciding one fund.approve (and never by
+# its preparer). A project is created by a finance officer and approved (and, after completion,
+# accepted: 验收) by an approver other than its creator; the finance officer moves it through
+# implementing, completed and closed.
+_PROJECTS: dict[str, set[str]] = {
+    "finance_officer": {"project.read", "project.create", "project.advance"},
+    "approver": {"project.read", "project.approve"},
+    "loan_officer": {"project.read"},
+    "inspector": {"project.read"},
+    "system": {"project.read", "project.create", "project.advance", "project.approve"},
+}
+PERMISSIONS.update({role: PERMISSIONS[role] | extra for role, extra in _PROJECTS.items()})
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from ledger import audit, exports, flows, journal, queries
+from ledger import audit, exports, flows, journal, projects, queries
 from ledger.chart import ensure_accounts, ensure_funds
 from ledger.db import read_only, unit_of_work
 from ledger.entries import FUND_KINDS, EntryDraft, Problem, fund_code_problem, month_of, payload_hash, reversal_of
@@ -64,8 +64,11 @@ def register_fund(engine: Engine, actor: Actor, code: str, name: str, kind: str,
                      after={"code": code, "name": name, "kind": kind, "document_no": document_no})
 
 
-def _post_one(engine: Engine, actor: Actor, draft: EntryDraft, action: str) -> Posted:
+def _post_one(engine: Engine, actor: Actor, draft: EntryDraft, action: str,
+              guard: Callable[[Session], None] | None = None) -> Posted:
     with unit_of_work(engine) as s:
+        if guard is not None:
+            guard(s)
         ensure_accounts(s, {p.account: draft.effective_date for p in draft.postings})
         [posted] = journal.post(s, [draft])
         if posted.created:
@@ -73,6 +76,15 @@ def _post_one(engine: Engine, actor: Actor, draft: EntryDraft, action: str) -> P
                 "key": draft.key, "kind": draft.kind, "date": draft.effective_date.isoformat(),
                 "postings": [[p.account, p.fund, format_yuan(p.amount_fen)] for p in draft.postings]})
         return posted
+
+
+def _receiving(key: str, account: str) -> Callable[[Session], None]:
+    """A project in the library receives money only while approved or implementing (ledger.projects).
+    A retry of an entry already posted is left to the journal, which returns the original."""
+    def guard(s: Session) -> None:
+        if key not in journal.existing_keys(s, [key]):
+            projects.refuse_unless_receiving(s, account, f"entry {key}")
+    return guard
 
 
 def receive_fund(engine: Engine, actor: Actor, key: str, fund: str, amount_fen: int, on: dt.date,
@@ -85,8 +97,9 @@ def receive_fund(engine: Engine, actor: Actor, key: str, fund: str, amount_fen: 
 def allocate(engine: Engine, actor: Actor, key: str, project_code: str, fund: str, amount_fen: int,
              on: dt.date, memo: str = "") -> Posted:
     require(actor, "fund.allocate")
+    account = flows.project_account(project_code)
     return _post_one(engine, actor, flows.allocation(key, project_code, fund, amount_fen, on, memo, actor.user_id),
-                     "fund.allocate")
+                     "fund.allocate", _receiving(key, account))
 
 
 def reallocate(engine: Engine, actor: Actor, key: str, from_project: str, to_project: str, fund: str,
@@ -95,7 +108,8 @@ def reallocate(engine: Engine, actor: Actor, key: str, from_project: str, to_pro
     if flows.project_account(from_project) == flows.project_account(to_project):
         raise _refuse(f"entry {key}", "to_project", to_project, "a reallocation needs two different projects")
     draft = flows.reallocation(key, from_project, to_project, fund, amount_fen, on, memo, actor.user_id)
-    return _post_one(engine, actor, draft, "fund.reallocate")
+    account = flows.project_account(to_project)
+    return _post_one(engine, actor, draft, "fund.reallocate", _receiving(key, account))
 
 
 def redesignate(engine: Engine, actor: Actor, key: str, account: str, from_fund: str, to_fund: str,
