@@ -45,6 +45,18 @@ def _date(text: str | None, name: str) -> dt.date | None:
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
+def _engine():
+    """The database, refused with a clear message (exit 2) when it is not migrated to the newest revision."""
+    from ledger.migrate import schema_problem
+
+    engine = get_engine()
+    problem = schema_problem(engine)
+    if problem:
+        typer.echo(f"error: {problem}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT)
+    return engine
+
+
 def _fail(exc: Exception, as_json: bool = False) -> None:
     if isinstance(exc, LedgerRefusal):
         if as_json:
@@ -66,6 +78,59 @@ def db_upgrade() -> None:
     typer.echo("database is at the newest revision")
 
 
+townships_app = typer.Typer(help="Townships (乡镇) of the county", no_args_is_help=True)
+app.add_typer(townships_app, name="townships")
+
+
+@townships_app.command("add")
+def townships_add(code: str = typer.Argument(...), name: str = typer.Argument(...),
+                  kind: str = typer.Option(None, "--kind", help="xiang 乡 | zhen 镇 (default: from the name)")) -> None:
+    """Register a township (乡/镇); villages come with the households import (--create-villages)."""
+    from ledger import registry
+
+    try:
+        out = registry.upsert_townships(_engine(), SYSTEM, [registry.TownshipIn(code, name, kind)])
+    except (LedgerRefusal, PermissionDenied) as exc:
+        _fail(exc)
+    typer.echo(f"township {code} {name}: " + ", ".join(f"{k} {v}" for k, v in out.as_dict().items()))
+
+
+@app.command("import")
+def import_file(
+    kind: str = typer.Argument(..., help="template: households | persons | officials | reference"),
+    file: Path = typer.Argument(..., help="CSV (UTF-8 or GBK) or XLSX, header in row 1 (English or Chinese)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="check everything, write nothing"),
+    as_json: bool = typer.Option(False, "--json"),
+    create_villages: bool = typer.Option(False, "--create-villages", help="register villages the file names"),
+    errors_to: Path = typer.Option(None, "--errors", help="on failure, write the sheet with an error column here"),
+) -> None:
+    """Import an officer's spreadsheet: all of it, or (on any bad row) none of it."""
+    from ledger.imports.files import import_file as run
+    from ledger.imports.files import write_error_sheet
+
+    try:
+        report = run(_engine(), SYSTEM, kind, file, dry_run=dry_run, create_villages=create_villages)
+    except PermissionDenied as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, default=str))
+    elif report.ok:
+        done = "would be imported (dry run, nothing written)" if dry_run else "imported"
+        typer.echo(f"{report.rows:,} rows {done}: " + ", ".join(f"{k} {v}" for k, v in report.summary.items()))
+        for w in report.warnings:
+            typer.echo(f"warning: row {w.row}: {w.field}={w.value!r}: {w.message}", err=True)
+    else:
+        for p in report.problems:
+            where = f"row {p.row}" if p.row else p.where
+            typer.echo(f"error: {where}: {p.field}={p.value!r}: {p.message}", err=True)
+        typer.echo("nothing was written", err=True)
+    if not report.ok and errors_to is not None and file.exists():
+        write_error_sheet(file, report, errors_to)
+        if not as_json:
+            typer.echo(f"the sheet with an error column is in {errors_to}", err=True)
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_BAD_INPUT)
+
+
 @journal_app.command("import")
 def journal_import(
     file: Path = typer.Argument(..., help="JSON Lines, one entry a line"),
@@ -73,7 +138,7 @@ def journal_import(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Post entries from a JSON Lines file: all of it, or (on any bad line) none of it."""
-    engine = get_engine()
+    engine = _engine()
     progress = None
     if not as_json and sys.stderr.isatty():
         def progress(done: int) -> None:
@@ -103,7 +168,7 @@ def journal_reverse(
     """Post the reversal of an entry (every posting negated, linked to the original)."""
     day = _date(on, "--date") or dt.date.today()
     try:
-        posted = services.reverse_entry(get_engine(), SYSTEM, seq, key, day, memo)
+        posted = services.reverse_entry(_engine(), SYSTEM, seq, key, day, memo)
     except (LedgerRefusal, PermissionDenied) as exc:
         _fail(exc)
     typer.echo(f"entry {posted.seq} reverses entry {seq}" + ("" if posted.created else " (already posted)"))
@@ -112,7 +177,7 @@ def journal_reverse(
 @journal_app.command("digest")
 def journal_digest() -> None:
     """Print the chain head (seq and hash) for an auditor to keep."""
-    typer.echo(json.dumps(services.chain_digest(get_engine(), SYSTEM)))
+    typer.echo(json.dumps(services.chain_digest(_engine(), SYSTEM)))
 
 
 @app.command("verify")
@@ -121,7 +186,7 @@ def verify(
     digest: str = typer.Option(None, "--digest", help="SEQ:HASH kept from an earlier `journal digest`"),
 ) -> None:
     """Recompute the hash chain and every stored balance; exit 1 naming the first entry that disagrees."""
-    engine = get_engine()
+    engine = _engine()
     result = services.verify_journal(engine, SYSTEM)
     out = result.as_dict()
     ok = result.ok
@@ -155,7 +220,7 @@ def report_trial_balance(
     """Balances per account and fund, debit positive."""
     # Default: as of today, so an entry dated in the future is not counted before its day.
     day = _date(as_of, "--as-of") or dt.date.today()
-    rows = services.trial_balance(get_engine(), SYSTEM, day)
+    rows = services.trial_balance(_engine(), SYSTEM, day)
     if as_json:
         typer.echo(json.dumps({
             "as_of": day.isoformat(),
@@ -172,7 +237,7 @@ def report_trial_balance(
 @export_app.command("beancount")
 def export_beancount(file: Path = typer.Argument(...)) -> None:
     """Write the journal as a Beancount file (`bean-check` accepts it)."""
-    n = services.export_beancount(get_engine(), SYSTEM, file)
+    n = services.export_beancount(_engine(), SYSTEM, file)
     typer.echo(f"{n:,} transactions written to {file}")
 
 
@@ -180,7 +245,7 @@ def export_beancount(file: Path = typer.Argument(...)) -> None:
 def period_close(month: str = typer.Argument(..., help="YYYY-MM")) -> None:
     """Close a month: no entry may be posted with an effective date inside it afterwards."""
     try:
-        services.close_period(get_engine(), SYSTEM, month)
+        services.close_period(_engine(), SYSTEM, month)
     except (LedgerRefusal, PermissionDenied) as exc:
         _fail(exc)
     typer.echo(f"period {month} closed")
@@ -206,7 +271,7 @@ def users_add(
     else:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     try:
-        uid = users.create_user(get_engine(), SYSTEM, name, role, password, township, display_name)
+        uid = users.create_user(_engine(), SYSTEM, name, role, password, township, display_name)
     except (LedgerRefusal, PermissionDenied) as exc:
         _fail(exc)
     typer.echo(f"user {name} ({role}) created with id {uid}")
@@ -220,7 +285,7 @@ def users_token(name: str = typer.Argument(...), label: str = typer.Option("cli"
     from ledger import users
     from ledger.db import read_only
 
-    engine = get_engine()
+    engine = _engine()
     with read_only(engine) as s:
         row = s.execute(select(users.USER).where(users.USER.c.username == name)).first()
     if row is None or not row.is_active or row.role == "system":

@@ -7,6 +7,7 @@ with a lock upgrade deadlock halfway through a posting.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -97,13 +98,33 @@ def read_only(engine: Engine) -> Iterator[Session]:
             session.rollback()
 
 
+_rehearsing: contextvars.ContextVar[bool] = contextvars.ContextVar("huimin_rehearsal", default=False)
+
+
+@contextmanager
+def rehearsal() -> Iterator[None]:
+    """Run use cases for real (every check, trigger and constraint) but commit none of them.
+
+    `--dry-run` imports use it: the officer sees exactly what the import would say, down to the
+    database's own refusals, and nothing is written.
+    """
+    token = _rehearsing.set(True)
+    try:
+        yield
+    finally:
+        _rehearsing.reset(token)
+
+
 @contextmanager
 def unit_of_work(engine: Engine) -> Iterator[Session]:
-    """One use case, one transaction: commit on success, roll back on any error."""
+    """One use case, one transaction: commit on success (not in a rehearsal), roll back on any error."""
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session
-            session.commit()
+            if _rehearsing.get():
+                session.rollback()
+            else:
+                session.commit()
         except BaseException:
             session.rollback()
             raise

@@ -23,3 +23,18 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
+
+
+def schema_problem(engine) -> str | None:
+    """None when the database is at the newest revision; otherwise what to do about it."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head()
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    if current == head:
+        return None
+    if current is None:
+        return "the database has no Huimin Ledger schema yet: run `huimin db upgrade`"
+    return f"the database is at revision {current}, the code needs {head}: run `huimin db upgrade`"
