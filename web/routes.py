@@ -141,9 +141,10 @@ def password_change(
 
 
 def _include_pages() -> None:
-    from web import admin_pages, ledger_pages
+    from web import admin_pages, ledger_pages, registry_pages
 
     router.include_router(ledger_pages.router)
+    router.include_router(registry_pages.router)
     router.include_router(admin_pages.router)
 
 

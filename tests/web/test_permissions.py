@@ -27,7 +27,7 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import func, select
 
-from ledger import queries, services, users
+from ledger import queries, registry, services, users
 from ledger.models import AppUser, Entry, Fund
 from ledger.permissions import PERMISSIONS, SYSTEM, Actor, PermissionDenied
 from tests.web.conftest import PASSWORD, ROLES
@@ -48,6 +48,7 @@ LEDGER_READERS = frozenset({FO, AP, LO, IN})  # journal.read and journal.export
 CHAIN_VIEWERS = frozenset({FO, AP, LO, IN, AD})  # journal.read, or journal.verify for the admin
 VERIFIERS = frozenset({IN, AD})
 AUDITORS = frozenset({IN, AD})
+REGISTRY_READERS = frozenset({FO, AP, LO, IN})  # registry.read
 FINANCE = frozenset({FO})
 ADMINS = frozenset({AD})
 
@@ -67,6 +68,7 @@ class Ctx:
     reverse_seq: dict[str, int]  # role -> an entry of its own to reverse
     victim_id: int  # a user the admin may deactivate and activate
     csrf: dict[str, str] = field(default_factory=dict)  # role -> its session's CSRF token
+    error_sheets: dict[str, str] = field(default_factory=dict)  # role -> a waiting import error sheet's token
 
 
 Build = Callable[[Ctx, str], dict]  # (ctx, role) -> keyword arguments of TestClient.request
@@ -83,6 +85,21 @@ def _json(url: str | Callable[[Ctx, str], str], body: Callable[[Ctx, str], dict]
 def _form(url: str | Callable[[Ctx, str], str], fields: Callable[[Ctx, str], dict] = lambda c, r: {}) -> Build:
     return lambda ctx, role: {"url": url(ctx, role) if callable(url) else url,
                               "data": {**fields(ctx, role), "csrf_token": ctx.csrf[role]}}
+
+
+def _upload(url: str, kind: str, content: bytes, fields: dict) -> Build:
+    return lambda ctx, role: {"url": url, "data": {**fields, "kind": kind, "csrf_token": ctx.csrf[role]},
+                              "files": {"file": (f"{kind}.csv", content, "text/csv")}}
+
+
+def _rid(first17: str) -> str:
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    return first17 + "10X98765432"[sum(int(d) * w for d, w in zip(first17, weights, strict=True)) % 11]
+
+
+MATRIX_HEAD_ID = _rid("65322619800101001")
+MATRIX_HOUSEHOLDS_CSV = ("household_no,township,village,head_name,head_id_number,size,status,bank_account\n"
+                         f"M-002,MGL,阿克村,矩阵户,{_rid('65322619800101002')},1,poor,6217001234567891\n").encode()
 
 
 def _slug(role: str) -> str:
@@ -149,6 +166,14 @@ PAGE_ROWS = [
     Row("POST", "/verify", VERIFIERS, 303, _form("/verify"), "journal.verify"),
     Row("GET", "/audit", AUDITORS, 200, _get("/audit"), "audit.read"),
     Row("GET", "/audit/export", AUDITORS, 200, _get("/audit/export?format=csv"), "audit.read"),
+    Row("GET", "/registry", REGISTRY_READERS, 200, _get("/registry?name=矩"), "registry.read"),
+    Row("GET", "/registry/households/{household_no}", REGISTRY_READERS, 200, _get("/registry/households/M-001"),
+        "registry.read"),
+    Row("GET", "/registry/import", FINANCE, 200, _get("/registry/import"), "registry.import"),
+    Row("POST", "/registry/import", FINANCE, 200,
+        _upload("/registry/import", "households", MATRIX_HOUSEHOLDS_CSV, {"dry_run": "true"}), "registry.import"),
+    Row("GET", "/registry/import/errors/{token}", FINANCE, 200,
+        lambda c, r: {"url": f"/registry/import/errors/{c.error_sheets[r]}"}, "registry.import"),
     Row("GET", "/admin/users", ADMINS, 200, _get("/admin/users"), "users.manage"),
     Row("POST", "/admin/users", ADMINS, 303,
         _form("/admin/users", lambda c, r: {"username": f"page-new-{_slug(r)}", "role": "approver",
@@ -183,6 +208,8 @@ UNKNOWN_PAGES = [
     ("GET", "/journal/999999", LEDGER_READERS),
     ("GET", "/accounts/Assets:No:Such/statement", LEDGER_READERS),
     ("GET", "/accounts/Assets:No:Such/statement/export?format=csv", LEDGER_READERS),
+    ("GET", "/registry/households/NO-SUCH", REGISTRY_READERS),
+    ("GET", "/registry/import/errors/no-such-token", FINANCE),
     ("POST", "/admin/users/999999/activate", ADMINS),
     ("POST", "/admin/users/999999/deactivate", ADMINS),
 ]
@@ -233,7 +260,14 @@ def make_ctx(world) -> Ctx:
         p = services.receive_fund(world.engine, SYSTEM, f"to-reverse-{role}", "CENTRAL", 100, dt.date(2026, 2, 10))
         reverse_seq[role] = p.seq
     victim = users.create_user(world.engine, SYSTEM, "victim", "loan_officer", PASSWORD)
-    return Ctx(reverse_seq, victim)
+    from web import registry_pages  # after the app: web.routes gathers the page modules
+
+    registry.upsert_townships(world.engine, SYSTEM, [registry.TownshipIn("MGL", "木尕拉镇")])
+    registry.upsert_households(world.engine, SYSTEM, [registry.HouseholdIn(
+        "M-001", "MGL", "阿克村", "矩阵户主", MATRIX_HEAD_ID, 1, "poor", "6217001234567890")], create_villages=True)
+    sheets = {role: registry_pages.ERROR_SHEETS.put(world.user_ids[role], "matrix-errors.xlsx", b"PK matrix")
+              for role in ROLES}
+    return Ctx(reverse_seq, victim, error_sheets=sheets)
 
 
 def _expected(row_roles: frozenset[str], role: str, ok: int) -> int:
