@@ -97,7 +97,7 @@ def townships_add(code: str = typer.Argument(...), name: str = typer.Argument(..
 
 @app.command("import")
 def import_file(
-    kind: str = typer.Argument(..., help="template: households | persons | officials | reference"),
+    kind: str = typer.Argument(..., help="template: households | persons | officials | reference | funds"),
     file: Path = typer.Argument(..., help="CSV (UTF-8 or GBK) or XLSX, header in row 1 (English or Chinese)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="check everything, write nothing"),
     as_json: bool = typer.Option(False, "--json"),

@@ -533,3 +533,70 @@ def export_list(engine: Engine, actor: Actor, list_name: str, fmt: str, params: 
         audit.record(s, actor, "export." + list_name, "export", name,
                      after={"format": fmt, "rows": len(rows), "params": {k: str(v) for k, v in params.items()}})
     return name, data
+
+
+# ---------------------------------------------------------------------------------------------
+# Fund receipts from the funds template (DESIGN.md §8)
+
+
+@dataclass(frozen=True, slots=True)
+class FundReceiptIn:
+    """One row of the funds template: a fund source and the money that arrived from it."""
+
+    fund_code: str
+    fund_name: str
+    kind: str
+    document_no: str
+    amount_fen: int
+    received_on: dt.date
+    row: int | None = None
+
+
+def _row_of(where: str) -> int | None:
+    head, _, rest = where.partition(" ")
+    return int(rest) if head in ("row", "line") and rest.isdigit() else None
+
+
+def import_fund_receipts(engine: Engine, actor: Actor, rows: list[FundReceiptIn]) -> dict:
+    """Register the fund sources a sheet names and post their receipts (资金到位): all or nothing.
+
+    A receipt's idempotency key is the fund code and its date, so re-importing the sheet posts
+    nothing, and the same fund and date with another amount is a conflict, not a second receipt.
+    A fund already registered must keep its kind: a sheet cannot re-classify a source silently.
+    """
+    require(actor, "fund.register")
+    require(actor, "fund.receive")
+    assert len(rows) <= journal.MAX_DRAFTS_PER_CALL, "split the sheet"
+    with unit_of_work(engine) as s:
+        known = {r.code: r for r in s.execute(select(FUND.c.code, FUND.c.kind, FUND.c.document_no)
+                                              .where(FUND.c.code.in_(sorted({r.fund_code for r in rows}))))}
+        problems = []
+        for r in rows:
+            have = known.get(r.fund_code)
+            if have is not None and have.kind != r.kind:
+                problems.append(Problem(f"row {r.row}", "kind", r.kind,
+                                        f"fund {r.fund_code} is registered as {have.kind}", row=r.row))
+        if problems:
+            raise LedgerRefusal(problems)
+        funds_created = ensure_funds(s, {r.fund_code: (r.fund_name, r.kind, r.document_no) for r in rows
+                                         if r.fund_code not in known})
+        drafts = [flows.fund_received(f"funds:{r.fund_code}:{r.received_on.isoformat()}", r.fund_code, r.amount_fen,
+                                      r.received_on, f"{r.fund_name} {r.document_no}".strip(), actor.user_id)
+                  for r in rows]
+        first_use: dict[str, dt.date] = {}
+        for d in drafts:
+            for p in d.postings:
+                first_use[p.account] = min(first_use.get(p.account, d.effective_date), d.effective_date)
+        ensure_accounts(s, first_use)
+        try:
+            posted = journal.post(s, drafts, labels=[f"row {r.row}" for r in rows])
+        except LedgerRefusal as exc:
+            raise LedgerRefusal([Problem(p.where, p.field, p.value, p.message, row=_row_of(p.where))
+                                 for p in exc.problems]) from None
+        created = [p.seq for p in posted if p.created]
+        summary = {"funds_created": funds_created, "receipts_posted": len(created),
+                   "receipts_already_posted": len(posted) - len(created)}
+        if created or funds_created:
+            audit.record(s, actor, "fund.import", "journal", f"{min(created)}-{max(created)}" if created else None,
+                         after=summary | {"rows": len(rows)})
+    return summary

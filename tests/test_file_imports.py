@@ -130,3 +130,45 @@ def test_refusals_before_reading(county, tmp_path):
     empty = write(tmp_path, "empty.csv", "")
     report = import_file(county, SYSTEM, "households", empty)
     assert not report.ok and len(report.problems) == 1
+
+
+FUNDS_ZH = (
+    "资金编码,资金名称,资金性质,指标文号,金额,到位日期\n"
+    "CENTRAL-2026,中央财政衔接推进乡村振兴补助资金,中央,新财农〔2026〕1号,\"1,234,567.5\",2026-01-05\n"
+    "TJ-AID-2026,天津市东西部协作资金,东西部协作,津协〔2026〕3号,¥200,2026/1/8\n"
+)
+
+
+def _pool(engine) -> dict[str, int]:
+    from ledger import services
+
+    return {r.fund: r.balance_fen for r in services.trial_balance(engine, SYSTEM)
+            if r.account == "Assets:Treasury:Pool"}
+
+
+def test_funds_sheet_registers_sources_and_posts_receipts_once(engine, tmp_path):
+    f = write(tmp_path, "funds.csv", FUNDS_ZH)
+    first = import_file(engine, SYSTEM, "funds", f)
+    assert first.ok, first.problems
+    assert first.summary == {"funds_created": 2, "receipts_posted": 2, "receipts_already_posted": 0}
+    assert _pool(engine) == {"CENTRAL-2026": 123456750, "TJ-AID-2026": 20000}
+    again = import_file(engine, SYSTEM, "funds", f)
+    assert again.ok and again.summary == {"funds_created": 0, "receipts_posted": 0, "receipts_already_posted": 2}
+    assert _pool(engine) == {"CENTRAL-2026": 123456750, "TJ-AID-2026": 20000}
+
+
+def test_funds_sheet_with_bad_rows_lands_nothing(engine, tmp_path):
+    bad = FUNDS_ZH.replace("¥200", "12.345")
+    report = import_file(engine, SYSTEM, "funds", write(tmp_path, "funds.csv", bad))
+    assert not report.ok and [(p.row, p.field, p.value) for p in report.problems] == [(3, "amount", "12.345")]
+    assert _pool(engine) == {}
+    # A fund already registered cannot be re-classified by a sheet; and the same fund and day with
+    # another amount is a conflict, not a second receipt.
+    assert import_file(engine, SYSTEM, "funds", write(tmp_path, "ok.csv", FUNDS_ZH)).ok
+    reclassified = FUNDS_ZH.replace("东西部协作", "县级").replace("¥200", "¥300")
+    report = import_file(engine, SYSTEM, "funds", write(tmp_path, "re.csv", reclassified))
+    assert not report.ok and (3, "kind") in {(p.row, p.field) for p in report.problems}
+    changed = FUNDS_ZH.replace("¥200", "¥300")
+    report = import_file(engine, SYSTEM, "funds", write(tmp_path, "ch.csv", changed))
+    assert not report.ok and [(p.row, p.field) for p in report.problems] == [(3, "key")]
+    assert _pool(engine) == {"CENTRAL-2026": 123456750, "TJ-AID-2026": 20000}

@@ -2,9 +2,9 @@
 then handed to the use case that owns its rows. Nothing half-lands: any problem anywhere means
 nothing is written, and every problem comes back at once as (row, column, value, message).
 
-Supported now: the registry templates (households, persons, officials, reference). The money
-templates (funds, projects, allocations, payments, loans, repayments) are refused by name until
-their use cases exist, rather than accepted and ignored.
+Supported now: the registry templates (households, persons, officials, reference) and funds
+(fund sources and their receipts). The other money templates (projects, allocations, payments,
+loans, repayments) are refused by name until their use cases exist, rather than accepted and ignored.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from ledger import registry
+from ledger import registry, services
 from ledger.db import rehearsal
 from ledger.entries import Problem
 from ledger.imports.cells import validate_rows
@@ -24,9 +24,9 @@ from ledger.imports.tabular import TEMPLATES, error_sheet, read_table_path
 from ledger.journal import LedgerRefusal
 from ledger.permissions import Actor, require
 
-SUPPORTED = ("households", "persons", "officials", "reference")
+SUPPORTED = ("households", "persons", "officials", "reference", "funds")
 PERMISSION = {"households": "registry.import", "persons": "registry.import",
-              "officials": "registry.reference", "reference": "registry.reference"}
+              "officials": "registry.reference", "reference": "registry.reference", "funds": "fund.receive"}
 
 
 @dataclass
@@ -65,6 +65,10 @@ def _inputs(kind: str, records):
         return [registry.OfficialIn(id_number=r["id_number"], name=r["name"], position=r["position"],
                                     township=r["township"], village=r.get("village"), row=r["row"])
                 for r in records]
+    if kind == "funds":
+        return [services.FundReceiptIn(fund_code=r["fund_code"], fund_name=r["fund_name"], kind=r["kind"],
+                                       document_no=r["document_no"], amount_fen=r["amount"],
+                                       received_on=r["received_on"], row=r["row"]) for r in records]
     assert kind == "reference"
     return [registry.ReferenceIn(id_number=r["id_number"], name=r["name"], kind=r["kind"], on_date=r["date"],
                                  row=r["row"]) for r in records]
@@ -99,6 +103,8 @@ def import_file(engine: Engine, actor: Actor, kind: str, path: Path, *, dry_run:
                 report.warnings.extend(out.warnings)
             elif kind == "officials":
                 out = registry.upsert_officials(engine, actor, inputs)
+            elif kind == "funds":
+                out = services.import_fund_receipts(engine, actor, inputs)
             else:
                 out = registry.upsert_reference_entries(engine, actor, inputs)
     except LedgerRefusal as exc:
@@ -109,7 +115,7 @@ def import_file(engine: Engine, actor: Actor, kind: str, path: Path, *, dry_run:
     seen: set[tuple] = set()
     report.warnings = [w for w in report.warnings
                        if not ((w.row, w.field, w.message) in seen or seen.add((w.row, w.field, w.message)))]
-    summary = out.as_dict()
+    summary = dict(out) if isinstance(out, dict) else out.as_dict()
     summary.pop("warnings", None)
     report.summary = summary
     report.ok = True
