@@ -34,7 +34,7 @@ from fastapi.responses import HTMLResponse, Response
 from api.deps import EngineDep
 from ledger import registry
 from ledger.ids import mask_account, mask_id
-from ledger.imports.files import SUPPORTED, import_file
+from ledger.imports.files import REGISTRY_KINDS, import_file
 from ledger.imports.tabular import MAX_FILE_BYTES, error_sheet, read_upload
 from ledger.journal import LedgerRefusal
 from ledger.permissions import Actor
@@ -201,7 +201,7 @@ def _safe_filename(name: str | None) -> str:
 
 
 def _import_context(**extra) -> dict:
-    ctx = {"kinds": [(k, KIND_NAMES[k]) for k in SUPPORTED], "kind": "households", "dry_run": True,
+    ctx = {"kinds": [(k, KIND_NAMES[k]) for k in REGISTRY_KINDS], "kind": "households", "dry_run": True,
            "create_villages": False, "report": None, "errors": [], "warnings": [], "summary": [],
            "error_url": None, "problems": [], "max_mb": MAX_FILE_BYTES >> 20}
     ctx.update(extra)
@@ -226,7 +226,7 @@ def import_upload(
 ) -> Response:
     page_allowed(actor, "registry.import")
     ctx = _import_context(kind=kind, dry_run=dry_run, create_villages=create_villages)
-    if kind not in SUPPORTED:
+    if kind not in REGISTRY_KINDS:
         ctx["problems"] = [_("Choose a template.")]
         return render(request, "registry_import.html", ctx, 422)
     data = read_upload(file.file)

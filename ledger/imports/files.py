@@ -24,7 +24,8 @@ from ledger.imports.tabular import TEMPLATES, error_sheet, read_table_path
 from ledger.journal import LedgerRefusal
 from ledger.permissions import Actor, require
 
-SUPPORTED = ("households", "persons", "officials", "reference", "funds")
+REGISTRY_KINDS = ("households", "persons", "officials", "reference")
+SUPPORTED = REGISTRY_KINDS + ("funds",)
 PERMISSION = {"households": "registry.import", "persons": "registry.import",
               "officials": "registry.reference", "reference": "registry.reference", "funds": "fund.receive"}
 
