@@ -25,3 +25,16 @@ class Users:
     def __getitem__(self, name: str) -> Actor:
         role, township = self.spec[name]
         return Actor(self.ids[name], name, role, township)
+
+
+def huimin_cmd() -> list[str]:
+    """The real `huimin` command of this environment (its console script, else `python -m ledger.cli`)."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("huimin")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("huimin")
+    return [found] if found else [sys.executable, "-m", "ledger.cli"]

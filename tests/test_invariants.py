@@ -11,12 +11,9 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
-import sys
 import threading
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 from sqlalchemy import BigInteger, Date, DateTime, bindparam, inspect, text
@@ -30,6 +27,7 @@ from ledger.imports.journal_lines import parse_line
 from ledger.journal import LedgerRefusal
 from ledger.models import GENESIS_HASH
 from ledger.permissions import SYSTEM
+from tests.helpers import huimin_cmd
 
 D0 = dt.date(2026, 1, 5)
 POOL = "Assets:Treasury:Pool"
@@ -118,14 +116,6 @@ def funded(engine, *, fund: str = "CENTRAL", amount: int = 100_000, on: dt.date 
     """A fund registered and received into the pool."""
     services.register_fund(engine, SYSTEM, fund, fund, "central")
     services.receive_fund(engine, SYSTEM, f"recv-{fund}", fund, amount, on)
-
-
-def huimin_cmd() -> list[str]:
-    exe = Path(sys.executable).with_name("huimin")
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("huimin")
-    return [found] if found else [sys.executable, "-m", "ledger.cli"]
 
 
 def run_cli(db_url: str, *args: str) -> subprocess.CompletedProcess:

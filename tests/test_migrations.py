@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -17,14 +14,7 @@ from sqlmodel import SQLModel
 import ledger.models  # noqa: F401  (registers every table on SQLModel.metadata)
 from ledger.db import make_engine
 from ledger.migrate import alembic_config
-
-
-def huimin_cmd() -> list[str]:
-    exe = Path(sys.executable).with_name("huimin")
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("huimin")
-    return [found] if found else [sys.executable, "-m", "ledger.cli"]
+from tests.helpers import huimin_cmd
 
 
 def db_upgrade(url: str) -> subprocess.CompletedProcess:

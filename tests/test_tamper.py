@@ -7,10 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -19,16 +16,9 @@ from ledger import services
 from ledger.entries import entry_hash
 from ledger.models import GENESIS_HASH
 from ledger.permissions import SYSTEM
+from tests.helpers import huimin_cmd
 
 D0 = dt.date(2026, 4, 1)
-
-
-def huimin_cmd() -> list[str]:
-    exe = Path(sys.executable).with_name("huimin")
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("huimin")
-    return [found] if found else [sys.executable, "-m", "ledger.cli"]
 
 
 def verify_cli(db_url: str, *extra: str) -> tuple[int, dict]:
