@@ -57,6 +57,11 @@ def _engine():
     return engine
 
 
+def _usage(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
 def _fail(exc: Exception, as_json: bool = False) -> None:
     if isinstance(exc, LedgerRefusal):
         if as_json:
@@ -97,19 +102,39 @@ def townships_add(code: str = typer.Argument(...), name: str = typer.Argument(..
 
 @app.command("import")
 def import_file(
-    kind: str = typer.Argument(..., help="template: households | persons | officials | reference | funds"),
+    kind: str = typer.Argument(..., help="template: households | persons | officials | reference | "
+                              "funds | projects | allocations | payments"),
     file: Path = typer.Argument(..., help="CSV (UTF-8 or GBK) or XLSX, header in row 1 (English or Chinese)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="check everything, write nothing"),
     as_json: bool = typer.Option(False, "--json"),
     create_villages: bool = typer.Option(False, "--create-villages", help="register villages the file names"),
     errors_to: Path = typer.Option(None, "--errors", help="on failure, write the sheet with an error column here"),
+    history: bool = typer.Option(False, "--history", help="funds, allocations, payments already done before "
+                                 "Huimin: recorded as done on their own dates (needs --approved-by)"),
+    approved_by: str = typer.Option(None, "--approved-by", help="with --history: the user who approved them"),
+    declared_count: int = typer.Option(None, "--count", help="payments: the roll's declared number of rows"),
+    declared_total: str = typer.Option(None, "--total", help="payments: the roll's declared sum in yuan"),
 ) -> None:
     """Import an officer's spreadsheet: all of it, or (on any bad row) none of it."""
+    from ledger.history import HistoryMark, file_sha256
+    from ledger.imports.files import Declared, write_error_sheet
     from ledger.imports.files import import_file as run
-    from ledger.imports.files import write_error_sheet
+    from ledger.money import parse_yuan_strict
 
+    if history != (approved_by is not None):
+        _usage("--history and --approved-by USER go together")
+    mark = HistoryMark(approved_by, file_sha256(file)) if history and file.is_file() else None
+    declared = None
+    if declared_count is not None or declared_total is not None:
+        if declared_count is None or declared_total is None:
+            _usage("--count and --total go together: the roll's number of rows and its sum")
+        try:
+            declared = Declared(declared_count, parse_yuan_strict(declared_total))
+        except ValueError as exc:
+            _usage(f"--total {declared_total!r}: {exc}")
     try:
-        report = run(_engine(), SYSTEM, kind, file, dry_run=dry_run, create_villages=create_villages)
+        report = run(_engine(), SYSTEM, kind, file, dry_run=dry_run, create_villages=create_villages,
+                     history=mark, declared=declared)
     except PermissionDenied as exc:
         _fail(exc)
     if as_json:

@@ -524,3 +524,151 @@ class AllocationRequest(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_column=Column(String(500), nullable=True))
     entry_seq: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("entry.seq"), nullable=True,
                                                                  unique=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# Payment batches (发放批次 / 清册), DESIGN.md §4, §5. A batch is one project's roll of payments of
+# one purpose: prepared (imported or entered) with declared control totals, disclosed (公示) for at
+# least the configured number of days, approved by a user other than its preparer, which posts one
+# entry per row. The bank's return marks rows paid or failed; a failed row is reversed and may be
+# re-issued once (a new row naming it). History batches (already paid before the county adopted
+# Huimin) are recorded as posted on their own dates, with no disclosure wait. Nothing is deleted.
+
+PAYMENT_PURPOSES = ("subsidy", "wage", "in_kind", "advance")
+BATCH_STATUSES = ("draft", "disclosed", "posted", "rejected")
+PAYMENT_ROW_STATUSES = ("pending", "posted", "paid", "failed", "rejected")
+WELFARE_POST_TYPES = ("general", "forest", "grassland", "road", "pv")
+HISTORY_SOURCES = ("funds", "allocations", "payments")
+
+
+class PaymentBatch(SQLModel, table=True):
+    __tablename__ = "payment_batch"
+    __table_args__ = (
+        CheckConstraint(_one_of("purpose", PAYMENT_PURPOSES), name="ck_payment_batch_purpose"),
+        CheckConstraint(_one_of("status", BATCH_STATUSES), name="ck_payment_batch_status"),
+        CheckConstraint("declared_count >= 1 AND declared_total_fen >= 1", name="ck_payment_batch_declared"),
+        CheckConstraint("decided_by IS NULL OR decided_by <> prepared_by", name="ck_payment_batch_four_eyes"),
+        CheckConstraint("disclosure_days >= 0", name="ck_payment_batch_disclosure_days"),
+        CheckConstraint("(disclosed_on IS NULL) = (disclosure_until IS NULL)", name="ck_payment_batch_disclosure"),
+        CheckConstraint("status <> 'rejected' OR reason IS NOT NULL", name="ck_payment_batch_rejected"),
+        Index("ix_payment_batch_project", "project_id", "id"),
+        Index("ix_payment_batch_status", "status", "id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_no: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    project_id: int = Field(sa_column=Column(Integer, ForeignKey("project.id"), nullable=False))
+    purpose: str = Field(sa_column=Column(String(16), nullable=False))
+    status: str = Field(default="draft", sa_column=Column(String(16), nullable=False))
+    declared_count: int = Field(sa_column=Column(Integer, nullable=False))
+    declared_total_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    memo: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+    is_history: bool = Field(default=False)
+    # A re-issue batch pays rows that were already disclosed once; it carries no new disclosure.
+    is_reissue: bool = Field(default=False)
+    source_sha256: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    prepared_by: int = Field(sa_column=Column(Integer, ForeignKey("app_user.id"), nullable=False))
+    prepared_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+    disclosure_days: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    disclosed_on: dt.date | None = None
+    disclosure_until: dt.date | None = None  # the first day on which the batch may be approved
+    disclosed_by: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("app_user.id"), nullable=True))
+    decided_by: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("app_user.id"), nullable=True))
+    decided_at: dt.datetime | None = Field(default=None, sa_column=Column(DateTime, nullable=True))
+    reason: str | None = Field(default=None, sa_column=Column(String(500), nullable=True))
+
+
+class PaymentRow(SQLModel, table=True):
+    """One payee of a batch. `household_id` is NULL only for an advance to the implementer."""
+
+    __tablename__ = "payment_row"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", PAYMENT_ROW_STATUSES), name="ck_payment_row_status"),
+        CheckConstraint("amount_fen > 0", name="ck_payment_row_amount"),
+        CheckConstraint("quantity IS NULL OR quantity > 0", name="ck_payment_row_quantity"),
+        CheckConstraint("unit_price_fen IS NULL OR unit_price_fen > 0", name="ck_payment_row_unit_price"),
+        CheckConstraint("status NOT IN ('posted','paid','failed') OR entry_seq IS NOT NULL",
+                        name="ck_payment_row_posted"),
+        CheckConstraint("(status = 'failed') = (reversal_seq IS NOT NULL)", name="ck_payment_row_failed"),
+        Index("ix_payment_row_batch", "batch_id", "id"),
+        # The household statement is an index range on this, never a scan of the journal.
+        Index("ix_payment_row_household", "household_id", "paid_on"),
+        Index("ix_payment_row_payee", "payee_id_number"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    batch_id: int = Field(sa_column=Column(Integer, ForeignKey("payment_batch.id"), nullable=False))
+    ref: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    row_no: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))  # the officer's sheet row
+    household_id: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("household.id"),
+                                                                    nullable=True))
+    payee_id_number: str | None = Field(default=None, sa_column=Column(String(18), nullable=True))
+    payee_name: str = Field(sa_column=Column(String(200), nullable=False))
+    bank_account: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    amount_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    paid_on: dt.date
+    period: str | None = Field(default=None, sa_column=Column(String(7), nullable=True))  # 'YYYY-MM'
+    item: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))  # in kind: what
+    quantity: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    unit_price_fen: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    status: str = Field(default="pending", sa_column=Column(String(16), nullable=False))
+    entry_seq: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("entry.seq"), nullable=True,
+                                                                 unique=True))
+    reversal_seq: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("entry.seq"), nullable=True,
+                                                                    unique=True))
+    bank_note: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    returned_on: dt.date | None = None
+    # A re-issue names the failed row it pays again; unique, so a failed row is re-issued once.
+    reissue_of: int | None = Field(default=None, sa_column=Column(Integer, ForeignKey("payment_row.id"),
+                                                                  nullable=True, unique=True))
+
+
+class WelfarePost(SQLModel, table=True):
+    """公益性岗位: one post held by one person of one household, paid monthly from a project."""
+
+    __tablename__ = "welfare_post"
+    __table_args__ = (
+        CheckConstraint(_one_of("post_type", WELFARE_POST_TYPES), name="ck_welfare_post_type"),
+        CheckConstraint("monthly_wage_fen > 0", name="ck_welfare_post_wage"),
+        CheckConstraint("end_on IS NULL OR end_on >= start_on", name="ck_welfare_post_dates"),
+        # One post per household at a time: a household holds at most one post that has not ended.
+        Index("uq_welfare_post_household_open", "household_id", unique=True,
+              sqlite_where=text("end_on IS NULL"), postgresql_where=text("end_on IS NULL")),
+        Index("ix_welfare_post_project", "project_id"),
+        Index("ix_welfare_post_holder", "holder_id_number"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_no: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    post_type: str = Field(sa_column=Column(String(16), nullable=False))
+    project_id: int = Field(sa_column=Column(Integer, ForeignKey("project.id"), nullable=False))
+    household_id: int = Field(sa_column=Column(Integer, ForeignKey("household.id"), nullable=False))
+    holder_id_number: str = Field(sa_column=Column(String(18), nullable=False))
+    holder_name: str = Field(sa_column=Column(String(64), nullable=False))
+    monthly_wage_fen: int = Field(sa_column=Column(BigInteger, nullable=False))
+    start_on: dt.date
+    end_on: dt.date | None = None
+    end_reason: str | None = Field(default=None, sa_column=Column(String(200), nullable=True))
+    created_by: int = Field(sa_column=Column(Integer, ForeignKey("app_user.id"), nullable=False))
+    created_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))
+
+
+class HistoryRecord(SQLModel, table=True):
+    """An entry recorded as history (`huimin import KIND FILE --history --approved-by USER`): money
+    received, allocated or paid before the county adopted Huimin, on its own date; the importer is
+    its maker, the named approver its checker."""
+
+    __tablename__ = "history_record"
+    __table_args__ = (
+        CheckConstraint(_one_of("source", HISTORY_SOURCES), name="ck_history_record_source"),
+        CheckConstraint("approved_by <> recorded_by", name="ck_history_record_four_eyes"),
+    )
+
+    entry_seq: int = Field(sa_column=Column(Integer, ForeignKey("entry.seq"), primary_key=True,
+                                            autoincrement=False))
+    source: str = Field(sa_column=Column(String(16), nullable=False))
+    file_sha256: str = Field(sa_column=Column(String(64), nullable=False))
+    row_no: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))
+    recorded_by: int = Field(sa_column=Column(Integer, ForeignKey("app_user.id"), nullable=False))
+    approved_by: int = Field(sa_column=Column(Integer, ForeignKey("app_user.id"), nullable=False))
+    recorded_at: dt.datetime = Field(default_factory=utcnow, sa_column=Column(DateTime, nullable=False))

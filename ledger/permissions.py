@@ -83,3 +83,16 @@ def allowed(actor: Actor, permission: str) -> bool:
 def require(actor: Actor, permission: str) -> None:
     if not allowed(actor, permission):
         raise PermissionDenied(actor, permission)
+
+# Payment batches (ledger.payments) and public-welfare posts (ledger.welfare). A finance officer
+# prepares a batch, publishes its disclosure (公示), records the bank's return and re-issues failed rows;
+# an approver other than the preparer approves (which posts) or rejects it. The inspector reads them.
+_PAYMENTS: dict[str, set[str]] = {
+    "finance_officer": {"payment.read", "payment.prepare", "payment.disclose", "payment.return",
+                        "welfare.read", "welfare.manage"},
+    "approver": {"payment.read", "payment.approve", "welfare.read"},
+    "inspector": {"payment.read", "welfare.read"},
+    "system": {"payment.read", "payment.prepare", "payment.disclose", "payment.approve", "payment.return",
+               "payment.history", "welfare.read", "welfare.manage"},
+}
+PERMISSIONS.update({role: PERMISSIONS[role] | extra for role, extra in _PAYMENTS.items()})

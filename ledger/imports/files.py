@@ -2,9 +2,14 @@
 then handed to the use case that owns its rows. Nothing half-lands: any problem anywhere means
 nothing is written, and every problem comes back at once as (row, column, value, message).
 
-Supported now: the registry templates (households, persons, officials, reference) and funds
-(fund sources and their receipts). The other money templates (projects, allocations, payments,
-loans, repayments) are refused by name until their use cases exist, rather than accepted and ignored.
+Supported: the registry templates (households, persons, officials, reference), funds (fund sources
+and their receipts), projects, allocations and payments (payment rolls: batches of rows, with the
+roll's declared control totals). Loans and repayments are refused by name until their use cases
+exist, rather than accepted and ignored.
+
+History (`history`): funds, allocations and payments already done before the county adopted Huimin
+are recorded as done on their own dates, through the same checks and the same posting code, with the
+named approver as checker (ledger.history).
 """
 
 from __future__ import annotations
@@ -19,15 +24,26 @@ from sqlalchemy import Engine
 from ledger import registry, services
 from ledger.db import rehearsal
 from ledger.entries import Problem
+from ledger.history import HistoryMark
 from ledger.imports.cells import validate_rows
 from ledger.imports.tabular import TEMPLATES, error_sheet, read_table_path
 from ledger.journal import LedgerRefusal
 from ledger.permissions import Actor, require
 
 REGISTRY_KINDS = ("households", "persons", "officials", "reference")
-SUPPORTED = REGISTRY_KINDS + ("funds",)
+HISTORY_KINDS = ("funds", "allocations", "payments")
+SUPPORTED = REGISTRY_KINDS + ("funds", "projects", "allocations", "payments")
 PERMISSION = {"households": "registry.import", "persons": "registry.import",
-              "officials": "registry.reference", "reference": "registry.reference", "funds": "fund.receive"}
+              "officials": "registry.reference", "reference": "registry.reference", "funds": "fund.receive",
+              "projects": "project.create", "allocations": "fund.allocate", "payments": "payment.prepare"}
+
+
+@dataclass(frozen=True, slots=True)
+class Declared:
+    """A payment roll's control totals as the officer declares them (the cover sheet of the 清册)."""
+
+    count: int
+    total_fen: int
 
 
 @dataclass
@@ -70,14 +86,30 @@ def _inputs(kind: str, records):
         return [services.FundReceiptIn(fund_code=r["fund_code"], fund_name=r["fund_name"], kind=r["kind"],
                                        document_no=r["document_no"], amount_fen=r["amount"],
                                        received_on=r["received_on"], row=r["row"]) for r in records]
+    if kind == "payments":
+        from ledger.payments import PaymentIn
+
+        return [PaymentIn(ref=r["ref"], batch_no=r["batch_no"], project_code=r["project_code"],
+                          household_no=r["household_no"], payee_id_number=r["payee_id_number"],
+                          payee_name=r["payee_name"], bank_account=r["bank_account"], amount_fen=r["amount"],
+                          paid_on=r["paid_on"], purpose=r["purpose"], period=r["period"], item=r.get("item"),
+                          quantity=r.get("quantity"), unit_price_fen=r.get("unit_price"), row=r["row"])
+                for r in records]
     assert kind == "reference"
     return [registry.ReferenceIn(id_number=r["id_number"], name=r["name"], kind=r["kind"], on_date=r["date"],
                                  row=r["row"]) for r in records]
 
 
 def import_file(engine: Engine, actor: Actor, kind: str, path: Path, *, dry_run: bool = False,
-                create_villages: bool = False, as_of: dt.date | None = None) -> FileImportReport:
+                create_villages: bool = False, as_of: dt.date | None = None, history: HistoryMark | None = None,
+                declared: Declared | None = None) -> FileImportReport:
     report = FileImportReport(ok=False, kind=kind, dry_run=dry_run)
+    if history is not None and kind not in HISTORY_KINDS:
+        report.problems.append(Problem("file", "history", kind, "--history is for " + ", ".join(HISTORY_KINDS)))
+        return report
+    if declared is not None and kind != "payments":
+        report.problems.append(Problem("file", "count", kind, "control totals are declared for payment rolls"))
+        return report
     if kind not in TEMPLATES:
         report.problems.append(Problem("file", "kind", kind, "unknown template; one of " + ", ".join(TEMPLATES)))
         return report
@@ -86,6 +118,8 @@ def import_file(engine: Engine, actor: Actor, kind: str, path: Path, *, dry_run:
                                        + ", ".join(SUPPORTED)))
         return report
     require(actor, PERMISSION[kind])  # before reading a byte: no information for the wrong role
+    if history is not None:
+        require(actor, "payment.history" if kind == "payments" else PERMISSION[kind])
     spec = TEMPLATES[kind]
     table = read_table_path(path, spec)
     checked = validate_rows(table, spec, as_of=as_of)
@@ -105,7 +139,13 @@ def import_file(engine: Engine, actor: Actor, kind: str, path: Path, *, dry_run:
             elif kind == "officials":
                 out = registry.upsert_officials(engine, actor, inputs)
             elif kind == "funds":
-                out = services.import_fund_receipts(engine, actor, inputs)
+                out = services.import_fund_receipts(engine, actor, inputs, history=history)
+            elif kind == "payments":
+                from ledger import payments
+
+                out = payments.import_payments(engine, actor, inputs, declared_count=declared and declared.count,
+                                               declared_total_fen=declared and declared.total_fen,
+                                               history=history, file_sha256=_sha256(path))
             else:
                 out = registry.upsert_reference_entries(engine, actor, inputs)
     except LedgerRefusal as exc:
@@ -121,6 +161,12 @@ def import_file(engine: Engine, actor: Actor, kind: str, path: Path, *, dry_run:
     report.summary = summary
     report.ok = True
     return report
+
+
+def _sha256(path: Path) -> str:
+    from ledger.history import file_sha256
+
+    return file_sha256(path)
 
 
 def write_error_sheet(path: Path, report: FileImportReport, out: Path) -> None:
