@@ -41,13 +41,13 @@ def _positive(amount_fen: int) -> int:
 
 
 def fund_received(key: str, fund: str, amount_fen: int, on: dt.date, memo: str = "",
-                  maker_id: int | None = None) -> EntryDraft:
+                  maker_id: int | None = None, checker_id: int | None = None) -> EntryDraft:
     """资金到位: the pool receives a transfer from a fund source."""
     x = _positive(amount_fen)
     return EntryDraft(key, on, "fund_received", memo, (
         PostingDraft(POOL, fund, x),
         PostingDraft(transfer_income_account(fund), fund, -x),
-    ), maker_id=maker_id)
+    ), maker_id=maker_id, checker_id=checker_id)
 
 
 def allocation(key: str, project_code: str, fund: str, amount_fen: int, on: dt.date, memo: str = "",
@@ -86,3 +86,41 @@ def fund_redesignation(key: str, account: str, from_fund: str, to_fund: str, amo
         PostingDraft(REDESIGNATION, from_fund, x),
         PostingDraft(account, from_fund, -x),
     ), maker_id=maker_id, checker_id=checker_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Payments (DESIGN.md §4): one entry per payee, split by fund. `splits` is (fund, amount_fen) in the
+# order the money is taken (ledger.payments.split_by_fund); each fund's pair of postings balances.
+
+PAYMENT_KINDS = {"subsidy": "subsidy_paid", "wage": "wage_paid", "advance": "advance_paid",
+                 "in_kind": "in_kind_delivered"}
+
+
+def advance_account(project_code: str) -> str:
+    """What the project's implementer (enterprise or co-operative) holds of the project's money and has
+    not yet delivered. One per project, because a project has one implementer and its deliveries
+    must be traceable to the project's funds."""
+    return f"Assets:Advance:{component(project_code)}"
+
+
+def expense_account(purpose: str, detail: str) -> str:
+    """Expenses:Subsidy:<industry>, Expenses:Wage:<post type>, Expenses:InKind:<industry>."""
+    root = {"subsidy": "Subsidy", "wage": "Wage", "in_kind": "InKind"}[purpose]
+    return f"Expenses:{root}:{component(detail)}"
+
+
+def payment(key: str, purpose: str, debit_account: str, credit_account: str, splits: tuple[tuple[str, int], ...],
+            on: dt.date, memo: str = "", party: str | None = None, maker_id: int | None = None,
+            checker_id: int | None = None) -> EntryDraft:
+    """发放: money leaves `credit_account` (the project, or the implementer's advance) for the payee.
+
+    The household is the posting's party on the debit side, so a household statement is an index
+    look-up, and every fen names the fund it came from."""
+    assert splits, "a payment takes money from at least one fund"
+    postings: list[PostingDraft] = []
+    for fund, amount_fen in splits:
+        x = _positive(amount_fen)
+        postings.append(PostingDraft(debit_account, fund, x, party))
+        postings.append(PostingDraft(credit_account, fund, -x))
+    return EntryDraft(key, on, PAYMENT_KINDS[purpose], memo, tuple(postings), maker_id=maker_id,
+                      checker_id=checker_id)

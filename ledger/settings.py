@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-only-secret-change-me"
@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_ip_max_failures: int = 20
     login_window_minutes: int = 15
+    # 公示: a payment batch is disclosed for at least this many days before it may be approved.
+    disclosure_days: int = Field(default=10, ge=1, le=90)
     # Set true behind HTTPS so cookies carry the Secure flag.
     secure_cookies: bool = False
 

@@ -162,6 +162,10 @@ PAYMENT_PURPOSES = (
     Choice("wage", "公益岗位工资", ("公益性岗位工资",)),
     Choice("in_kind", "实物", ("实物补助",)),
 )
+RETURN_RESULTS = (
+    Choice("paid", "成功", ("已支付", "支付成功")),
+    Choice("failed", "失败", ("退票", "支付失败")),
+)
 LOAN_METHODS = (
     Choice("annuity", "等额本息"),
     Choice("equal-principal", "等额本金"),
@@ -277,11 +281,28 @@ TEMPLATES: dict[str, TemplateSpec] = {
                 _HOUSEHOLD_NO,
                 ColumnSpec("payee_id_number", "收款人身份证号", ID_NUMBER, aliases=("收款人身份证号码",)),
                 ColumnSpec("payee_name", "收款人姓名"),
-                ColumnSpec("bank_account", "账号", BANK_ACCOUNT, aliases=("银行账号", "一卡通账号", "卡号")),
+                # Blank only for goods delivered in kind (the payments check the rest).
+                ColumnSpec("bank_account", "账号", BANK_ACCOUNT, required=False,
+                           aliases=("银行账号", "一卡通账号", "卡号")),
                 ColumnSpec("amount", "金额", AMOUNT, aliases=("发放金额",), minimum=_POSITIVE_FEN),
                 ColumnSpec("paid_on", "发放日期", DATE),
                 ColumnSpec("purpose", "用途", ENUM, choices=PAYMENT_PURPOSES),
                 ColumnSpec("period", "所属期", MONTH, aliases=("所属月份",)),
+                # In kind (实物): what was delivered, how many, at what price; quantity × price = amount.
+                ColumnSpec("item", "物品", required=False, aliases=("物品名称", "品名")),
+                ColumnSpec("quantity", "数量", INT, required=False, minimum=1, maximum=1_000_000),
+                ColumnSpec("unit_price", "单价", AMOUNT, required=False, minimum=_POSITIVE_FEN),
+            ),
+            unique=(("ref",),),
+        ),
+        # Not a §8 template of the county's own: the bank's return file for a payment roll (回盘文件).
+        TemplateSpec(
+            "bank_returns", "银行回盘",
+            (
+                ColumnSpec("ref", "业务流水号", CODE, aliases=("流水号",)),
+                ColumnSpec("result", "结果", ENUM, choices=RETURN_RESULTS, aliases=("处理结果", "状态")),
+                ColumnSpec("returned_on", "日期", DATE, aliases=("回盘日期", "处理日期")),
+                ColumnSpec("note", "原因", required=False, aliases=("失败原因", "备注")),
             ),
             unique=(("ref",),),
         ),
