@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from ledger import registry, services
+from ledger import projects, registry, services
 from ledger.db import rehearsal
 from ledger.entries import Problem
 from ledger.history import HistoryMark
@@ -32,10 +32,11 @@ from ledger.permissions import Actor, require
 
 REGISTRY_KINDS = ("households", "persons", "officials", "reference")
 HISTORY_KINDS = ("funds", "allocations", "payments")
-SUPPORTED = REGISTRY_KINDS + ("funds", "projects", "allocations", "payments")
+SUPPORTED = REGISTRY_KINDS + ("funds", "projects", "allocations", "payments", "bank_returns")
 PERMISSION = {"households": "registry.import", "persons": "registry.import",
               "officials": "registry.reference", "reference": "registry.reference", "funds": "fund.receive",
-              "projects": "project.create", "allocations": "fund.allocate", "payments": "payment.prepare"}
+              "projects": "project.create", "allocations": "fund.allocate", "payments": "payment.prepare",
+              "bank_returns": "payment.return"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,20 @@ def _inputs(kind: str, records):
         return [services.FundReceiptIn(fund_code=r["fund_code"], fund_name=r["fund_name"], kind=r["kind"],
                                        document_no=r["document_no"], amount_fen=r["amount"],
                                        received_on=r["received_on"], row=r["row"]) for r in records]
+    if kind == "projects":
+        return [projects.ProjectIn(code=r["project_code"], name=r["name"], industry=r["industry"],
+                                   start_on=r["start_on"], budget_fen=r["budget"], township=r.get("township"),
+                                   implementer=r.get("implementer"), standard_fen=r.get("standard"),
+                                   end_on=r.get("end_on"), row=r["row"]) for r in records]
+    if kind == "allocations":
+        return [projects.AllocationRowIn(project_code=r["project_code"], fund_code=r["fund_code"],
+                                         amount_fen=r["amount"], allocated_on=r["allocated_on"], row=r["row"])
+                for r in records]
+    if kind == "bank_returns":
+        from ledger.payments import BankReturnIn
+
+        return [BankReturnIn(ref=r["ref"], result=r["result"], returned_on=r["returned_on"], note=r.get("note"),
+                             row=r["row"]) for r in records]
     if kind == "payments":
         from ledger.payments import PaymentIn
 
@@ -140,6 +155,14 @@ def import_file(engine: Engine, actor: Actor, kind: str, path: Path, *, dry_run:
                 out = registry.upsert_officials(engine, actor, inputs)
             elif kind == "funds":
                 out = services.import_fund_receipts(engine, actor, inputs, history=history)
+            elif kind == "projects":
+                out = projects.import_projects(engine, actor, inputs)
+            elif kind == "allocations":
+                out = projects.import_allocations(engine, actor, inputs, history=history)
+            elif kind == "bank_returns":
+                from ledger import payments
+
+                out = payments.record_bank_returns(engine, actor, inputs)
             elif kind == "payments":
                 from ledger import payments
 
