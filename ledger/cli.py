@@ -103,7 +103,7 @@ def townships_add(code: str = typer.Argument(...), name: str = typer.Argument(..
 @app.command("import")
 def import_file(
     kind: str = typer.Argument(..., help="template: households | persons | officials | reference | "
-                              "funds | projects | allocations | payments"),
+                              "funds | projects | allocations | payments | posts"),
     file: Path = typer.Argument(..., help="CSV (UTF-8 or GBK) or XLSX, header in row 1 (English or Chinese)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="check everything, write nothing"),
     as_json: bool = typer.Option(False, "--json"),
@@ -276,6 +276,38 @@ def period_close(month: str = typer.Argument(..., help="YYYY-MM")) -> None:
     typer.echo(f"period {month} closed")
 
 
+posts_app = typer.Typer(help="Public-welfare posts (公益性岗位) and their monthly wage roll", no_args_is_help=True)
+app.add_typer(posts_app, name="posts")
+
+
+@posts_app.command("wage-roll")
+def posts_wage_roll(
+    project: str = typer.Option(..., "--project", help="the public-welfare-post project paying the posts"),
+    period: str = typer.Option(..., "--period", help="the month paid, YYYY-MM"),
+    batch: str = typer.Option(..., "--batch", help="the new batch's number (批次号)"),
+    paid_on: str = typer.Option(..., "--paid-on", help="pay date, YYYY-MM-DD"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Generate one month's wage roll from the roster (full monthly wage per post held in the month) as a
+    draft payment batch, which then goes through disclosure (公示) and approval. Again: a no-op."""
+    from ledger import welfare
+
+    day = _date(paid_on, "--paid-on")
+    try:
+        out = welfare.wage_roll(_engine(), SYSTEM, project, period, batch, day)
+    except (LedgerRefusal, PermissionDenied) as exc:
+        _fail(exc, as_json)
+    if as_json:
+        typer.echo(json.dumps({"ok": True, **out.as_dict()}, ensure_ascii=False, default=str))
+    elif out.batch_no is None:
+        where = f" (batch {', '.join(out.existing_batches)})" if out.existing_batches else ""
+        typer.echo(f"nothing to generate: every post's {period} is already in a roll{where}")
+    else:
+        typer.echo(f"batch {out.batch_no}: {out.rows_created:,} wages for {period}, {format_yuan(out.total_fen)} "
+                   f"yuan, draft; {out.already_in_a_roll:,} already in a roll. Next: disclose it (公示), then "
+                   "another user approves it")
+
+
 users_app = typer.Typer(help="Users and API tokens", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 
@@ -331,41 +363,52 @@ def serve(host: str = typer.Option("127.0.0.1", "--host"), port: int = typer.Opt
 
 @app.command("demo")
 def demo(
-    seed: int = typer.Option(7, "--seed"),
-    entries: int = typer.Option(2_000, "--entries", help="synthetic journal entries"),
+    scale: str = typer.Option("town", "--scale", help="town (about a twentieth, seconds) | county (the "
+                              "reference county: 31,943 households)"),
+    seed: int = typer.Option(7, "--seed", help="the same seed builds the same county"),
     serve_after: bool = typer.Option(False, "--serve", help="start the web application afterwards"),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
 ) -> None:
-    """Build the demo: a synthetic county journal (funds received, allocated, paid, reallocated,
-    re-designated, one reversal) and one user per role; verify it; optionally serve it."""
-    from ledger.demo import build_demo, ensure_demo_users
+    """Build the demo county (DESIGN §10) on the configured database (SQLite by default) through the
+    officers' own use cases; verify the journal; print the demo users; optionally serve it."""
+    from ledger.demo import SCALES, STEPS, TOTAL_WEIGHT, build_demo, ensure_demo_users
     from ledger.migrate import upgrade
 
     settings = get_settings()
     if settings.environment == "production":
-        typer.echo("error: the demo does not run in production", err=True)
-        raise typer.Exit(EXIT_BAD_INPUT)
+        _usage("the demo does not run in production")
+    if scale not in SCALES:
+        _usage(f"--scale {scale!r}: one of {', '.join(SCALES)}")
     engine = get_engine()
     upgrade(settings.database_url)
-    typer.echo(build_demo(engine, seed=seed, entries=entries))
+    order = [name for name, _ in STEPS]
+    # The bar shows the step under way; each step reports its weight when it is done.
+    with typer.progressbar(length=TOTAL_WEIGHT, label=f"{scale} demo: {order[0]}…", file=sys.stderr,
+                           show_pos=False) as bar:
+
+        def progress(done: str, weight: int) -> None:
+            i = order.index(done) + 1 if done in order else len(order)
+            bar.label = f"{scale} demo: {order[i]}…" if i < len(order) else f"{scale} demo: done"
+            bar.update(weight)
+
+        try:
+            out = build_demo(engine, scale, seed, progress)
+        except LedgerRefusal as exc:
+            _fail(exc)
+    if out.get("already_built"):
+        typer.echo("the demo county is already in this database (delete the database file to build it again)")
+    else:
+        typer.echo(", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in out.items()))
     result = services.verify_journal(engine, SYSTEM)
     typer.echo(f"verify: {'ok' if result.ok else 'FAILED'} — {result.entries_checked:,} entries, chain head "
                f"{result.head_seq} {result.head_hash[:16]}…")
-    rows = services.trial_balance(engine, SYSTEM)
-    per_fund: dict[str, int] = {}
-    for r in rows:
-        if r.account.startswith("Assets:Project:"):
-            per_fund[r.fund] = per_fund.get(r.fund, 0) + r.balance_fen
-    for fund, fen in sorted(per_fund.items()):
-        typer.echo(f"  unspent project funds, {fund:<12} {format_yuan(fen):>16}")
     typer.echo("demo users (user name / password):")
     for name, role, password in ensure_demo_users(engine):
         typer.echo(f"  {name:<10} {password:<24} {role}")
+    typer.echo(f"open http://{host}:{port}/ " + ("(starting now)" if serve_after else "after `huimin serve`"))
     if serve_after:
         serve(host, port)
-    else:
-        typer.echo(f"start the web application with `huimin serve`, then open http://{host}:{port}/")
 
 
 if __name__ == "__main__":  # pragma: no cover

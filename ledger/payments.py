@@ -38,7 +38,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, case, func, select, update
+from sqlalchemy import Engine, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from ledger import audit, bulk, flows, journal
@@ -696,8 +696,9 @@ def approve_batch(engine: Engine, actor: Actor, batch_no: str, today: dt.date | 
         to_post = [_ToPost(r.ref, batch_no, r.purpose, facts.projects[r.project_code], r.household_no, r.payee_name,
                            r.amount_fen, r.paid_on, _post_type(facts, r), r.row) for r in inputs]
         seqs = _post_rows(s, to_post, b.prepared_by, actor.user_id)
-        for row, seq in zip(rows, seqs, strict=True):
-            s.execute(update(ROW).where(ROW.c.id == row.id).values(status="posted", entry_seq=seq))
+        s.execute(update(ROW).where(ROW.c.id == bindparam("row_id")).values(status="posted",
+                                                                          entry_seq=bindparam("seq")),
+                  [{"row_id": row.id, "seq": seq} for row, seq in zip(rows, seqs, strict=True)])
         s.execute(update(BATCH).where(BATCH.c.id == b.id).values(status="posted", decided_by=actor.user_id,
                                                                  decided_at=utcnow()))
         audit.record(s, actor, "payment.approve", "payment_batch", batch_no, before={"status": b.status},
