@@ -273,6 +273,9 @@ def row_problems(r: PaymentIn, facts: Facts, actor_township: str | None = None) 
         return out
     if h.status == "closed":
         bad("household_no", r.household_no, "the household is closed (注销)")
+    # A county-wide project pays every township, but a township's officer prepares only its own households.
+    if actor_township is not None and actor_township not in (h.township_code, h.township_name):
+        bad("household_no", r.household_no, "the household belongs to another township")
     if p.township is not None and p.township not in (h.township_code, h.township_name):
         bad("household_no", r.household_no, f"the household is in {h.township_name}, the project in {p.township}")
     member = facts.members.get(r.payee_id_number or "")

@@ -146,8 +146,15 @@ def test_row_problems_closed_household_other_township_and_second_payment():
     assert any("closed (注销)" in m for m in messages)
     assert any(f"in {B}, the project in {A}" in m for m in messages)
     assert any("already paid for this project and period (ref EARLIER)" in m for m in messages)
-    # A scoped officer prepares only its own township's projects.
+    # A scoped officer prepares only its own township's projects, and of a county-wide project only its
+    # own township's households.
     assert any("another township" in p.message for p in row_problems(_pay(), _facts(), actor_township=B))
+    wide = _facts()
+    wide.projects["ROSE"] = ProjectFacts(1, "ROSE", "玫瑰", "implementing", "rose", None, "合作社", 300_000,
+                                         "Assets:Project:ROSE")
+    assert row_problems(_pay(), wide, actor_township=A) == []
+    assert [(p.field, p.message) for p in row_problems(_pay(), wide, actor_township=B)] == [
+        ("household_no", "the household belongs to another township")]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -135,12 +135,20 @@ DESIGN_8 = {
                  ("end_on", "结束日期")],
     "allocations": [("project_code", "项目编号"), ("fund_code", "资金编码"), ("amount", "金额"),
                     ("allocated_on", "安排日期")],
-    "payments": list(zip(PAY_EN, PAY_ZH, strict=True)),
+    # Beyond §8: the in-kind columns (what, how many, at what price), optional.
+    "payments": list(zip(PAY_EN, PAY_ZH, strict=True)) + [("item", "物品"), ("quantity", "数量"),
+                                                           ("unit_price", "单价")],
+    # Not §8's own: the bank's return file for a payment roll (回盘文件).
+    "bank_returns": [("ref", "业务流水号"), ("result", "结果"), ("returned_on", "日期"), ("note", "原因")],
     "loans": [("loan_no", "贷款编号"), ("bank", "贷款银行"), ("household_no", "户编号"),
               ("borrower_id_number", "借款人身份证号"), ("borrower_name", "借款人姓名"), ("principal", "贷款金额"),
               ("annual_rate", "年利率(%)"), ("term_months", "期限(月)"), ("start_on", "放款日期"),
               ("method", "还款方式"), ("purpose", "用途")],
     "repayments": [("ref", "业务流水号"), ("loan_no", "贷款编号"), ("paid_on", "还款日期"), ("amount", "还款金额")],
+    # Not §8's own: the roster of public-welfare posts (ledger.welfare).
+    "posts": [("post_no", "岗位编号"), ("post_type", "岗位类型"), ("project_code", "项目编号"),
+              ("household_no", "户编号"), ("holder_id_number", "身份证号"), ("holder_name", "姓名"),
+              ("monthly_wage", "月工资"), ("start_on", "上岗日期"), ("end_on", "离岗日期")],
 }
 DESIGN_8_CHOICES = {
     ("households", "status"): [("poor", "未脱贫户"), ("exited", "脱贫户"), ("edge", "边缘易致贫户"),
@@ -158,6 +166,9 @@ DESIGN_8_CHOICES = {
     ("payments", "purpose"): [("subsidy", "产业补助"), ("wage", "公益岗位工资"), ("in_kind", "实物")],
     ("loans", "method"): [("annuity", "等额本息"), ("equal-principal", "等额本金"),
                           ("interest-only", "按季付息到期还本")],
+    ("bank_returns", "result"): [("paid", "成功"), ("failed", "失败")],
+    ("posts", "post_type"): [("general", "一般公益岗"), ("forest", "护林员"), ("grassland", "草管员"),
+                             ("road", "护路员"), ("pv", "光伏管护员")],
 }
 
 
@@ -174,7 +185,9 @@ def test_the_ten_templates_are_those_of_design_section_8():
     assert enums == set(DESIGN_8_CHOICES)
     optional = {(t, c.key) for t, s in TEMPLATES.items() for c in s.columns if not c.required}
     assert optional == {("households", "phone"), ("projects", "township"), ("projects", "implementer"),
-                        ("projects", "standard"), ("officials", "village")}
+                        ("projects", "standard"), ("officials", "village"), ("posts", "end_on"),
+                        ("payments", "bank_account"), ("payments", "item"), ("payments", "quantity"),
+                        ("payments", "unit_price"), ("bank_returns", "note")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -672,7 +685,8 @@ def test_every_amount_and_date_form_in_one_file():
     assert v.records[0] == {"row": 2, "ref": "R1", "batch_no": "B2026-03", "project_code": "P-ROSE-01",
                             "household_no": "H001", "payee_id_number": ID1, "payee_name": "阿依古丽",
                             "bank_account": CARD, "amount": 123450, "paid_on": dt.date(2026, 3, 2),
-                            "purpose": "subsidy", "period": "2026-03"}
+                            "purpose": "subsidy", "period": "2026-03", "item": None, "quantity": None,
+                            "unit_price": None}
     assert v.records[-1]["purpose"] == "wage"
 
 
