@@ -32,6 +32,15 @@ households too), but prepares, decides and moves only its own township's project
 are changed by county-level users. Another township's project reads as "no such project". A scope is
 compared with `project.township` as the same string (stripped); see the report on the township table.
 
+Imports (ledger.imports.files). A projects sheet registers its rows in the library in one transaction
+(`import_projects`): a township must be in the registry's township table (by name or code; stored by
+name), a code already registered with the same details is left alone and with other details refused.
+An allocations sheet (`import_allocations`) becomes pending requests prepared by the importer, keyed by
+the row's details; as history (`--history --approved-by USER`) the same rows are recorded as approved
+on their own dates, posted through flows and the journal with the importer as maker and USER as checker,
+and marked with ledger.history. The direct posting paths (services.allocate / reallocate) are the
+system user's only.
+
 Figures. For one project and fund, postings to the project account are either funding (allocations,
 reallocations in and out, fund re-designations, opening balances) or spending (everything else: payments,
 advances, interest subsidies, recoveries back into the project). A reversal counts as the kind of the
@@ -52,7 +61,8 @@ from sqlalchemy import Engine, and_, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from ledger import audit, flows, journal
+from ledger import audit, bulk, flows, journal
+from ledger import history as history_marks
 from ledger.chart import ensure_accounts
 from ledger.db import read_only, unit_of_work
 from ledger.entries import MAX_KEY_LEN, MAX_MEMO_LEN, Problem, account_code_problem
@@ -64,10 +74,11 @@ from ledger.models import (
     AppUser,
     Project,
     ProjectStatus,
+    Township,
     utcnow,
 )
 from ledger.money import MAX_ABS_FEN, format_yuan
-from ledger.permissions import Actor, PermissionDenied, require
+from ledger.permissions import Actor, PermissionDenied, allowed, require
 from ledger.queries import DEFAULT_PAGE_SIZE, Page, clamp_page
 
 PROJECT = Project.__table__
@@ -169,6 +180,7 @@ class ProjectIn:
     standard_fen: int | None = None  # per household
     end_on: dt.date | None = None
     performance_target: str = ""
+    row: int | None = None  # the officer's sheet row, when the project comes from an import
 
 
 def _fen(value: object) -> bool:
@@ -643,11 +655,7 @@ class ProjectFilter:
     q: str | None = None  # code or name contains
 
 
-def list_projects(engine: Engine, actor: Actor, f: ProjectFilter = ProjectFilter(), page: int = 1,
-                  page_size: int = DEFAULT_PAGE_SIZE) -> Page:
-    """The project library, by code; paged. A scoped user sees its township's and county-wide projects."""
-    require(actor, "project.read")
-    page, page_size = clamp_page(page, page_size)
+def _project_where(actor: Actor, f: ProjectFilter):
     conds = [_readable_where(actor, PROJECT.c.township)]
     if f.industry:
         conds.append(PROJECT.c.industry == f.industry)
@@ -658,7 +666,15 @@ def list_projects(engine: Engine, actor: Actor, f: ProjectFilter = ProjectFilter
     if f.q and f.q.strip():
         conds.append(or_(PROJECT.c.project_code.contains(f.q.strip(), autoescape=True),
                          PROJECT.c.name.contains(f.q.strip(), autoescape=True)))
-    where = and_(True, *conds)
+    return and_(True, *conds)
+
+
+def list_projects(engine: Engine, actor: Actor, f: ProjectFilter = ProjectFilter(), page: int = 1,
+                  page_size: int = DEFAULT_PAGE_SIZE) -> Page:
+    """The project library, by code; paged. A scoped user sees its township's and county-wide projects."""
+    require(actor, "project.read")
+    page, page_size = clamp_page(page, page_size)
+    where = _project_where(actor, f)
     with read_only(engine) as s:
         total = s.execute(select(func.count()).select_from(PROJECT).where(where)).scalar_one()
         rows = s.execute(_project_query().where(where).order_by(PROJECT.c.project_code)
@@ -811,3 +827,416 @@ def refuse_unless_receiving(s: Session, account_code: str, where: str) -> None:
     if row is not None and row.status not in RECEIVING:
         raise _refuse(where, "project", row.project_code,
                       f"the project is {row.status}: only an approved or implementing project receives money")
+
+
+# ---------------------------------------------------------------------------------------------
+# Status moves a page may offer
+
+
+def moves_for(actor: Actor, project: ProjectView) -> list[str]:
+    """The status moves `actor` may make on `project` now, as far as role, scope and four eyes go
+    (closing may still be refused for money held or requests pending: the service says why)."""
+    if not _changeable(actor, project.township):
+        return []
+    targets = [NEXT_STATUS[project.status]] if project.status in NEXT_STATUS else []
+    if project.status in WITHDRAWABLE:
+        targets.append("closed")
+    out = []
+    for to in targets:
+        if not allowed(actor, TRANSITION_PERMISSION[to]):
+            continue
+        if to in FOUR_EYES and project.created_by == actor.username:
+            continue
+        out.append(to)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Spreadsheet imports: the projects and allocations templates (ledger.imports.files, DESIGN §8)
+#
+# Both are all or nothing in one transaction with their audit rows; every problem names the sheet
+# row, column and value. A township officer's file is checked against its scope row by row (a
+# refusal naming the row, rather than one PermissionDenied for the file, so the officer sees which
+# rows to take out); nothing is written either way.
+
+MAX_IMPORT_ROWS = 10_000  # a county's library is hundreds of projects; allocations a few thousand a year
+IMPORT_MEMO = "资金安排表导入 allocation sheet"
+HISTORY_MEMO = "资金安排历史补录 allocation recorded as history"
+# A history allocation records money a project already received before the county adopted Huimin.
+# A county migrating mid-year has projects being carried out, finished or already accepted (验收), and
+# their allocations happened while they were approved; so every status that follows approval is
+# accepted. Not `planned`: nobody approved the project, and an allocation into an unapproved project is
+# what the approver's check exists to stop (approve it in the library first, then import). Not
+# `closed`: a closed project holds nothing and stays closed; money recorded into it could never move.
+HISTORY_RECEIVING = ("approved", "implementing", "completed", "accepted")
+
+# ProjectIn's field -> the projects template's column, where they differ.
+_SHEET_COLUMN = {"code": "project_code"}
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationRowIn:
+    """One row of the allocations template: money from the pool to a project in one fund."""
+
+    project_code: str
+    fund_code: str
+    amount_fen: int
+    allocated_on: dt.date
+    row: int | None = None
+
+
+def allocation_row_key(r: AllocationRowIn) -> str:
+    """An allocation row has no reference number of its own, so its details are its key: the same row
+    imported again (or in another file) is the same allocation, never a second one."""
+    return f"alloc-sheet:{r.project_code}:{r.fund_code}:{r.amount_fen}:{r.allocated_on.isoformat()}"
+
+
+def _row_problem(row: int | None, column: str, value: object, message: str) -> Problem:
+    return Problem(f"row {row}" if row is not None else "file", column, "" if value is None else str(value),
+                   message, row=row)
+
+
+def _refusal(problems: list[Problem]) -> LedgerRefusal:
+    return LedgerRefusal(sorted(problems, key=lambda p: p.row or 0))
+
+
+def _too_many(n: int) -> None:
+    if n > MAX_IMPORT_ROWS:
+        raise LedgerRefusal([Problem("file", "file", str(n), f"more than {MAX_IMPORT_ROWS:,} rows: split the sheet")])
+
+
+def _in_chunks(s: Session, stmt_for, values: Iterable) -> list:
+    """Rows of `stmt_for(chunk)` for every chunk of `values` (IN lists stay under parameter limits)."""
+    out: list = []
+    for chunk in bulk.chunks(sorted(set(values))):
+        out.extend(s.execute(stmt_for(chunk)).all())
+    return out
+
+
+def _township_names(s: Session) -> dict[str, str]:
+    """A township's code or name -> its name (a name wins over another township's code), like the registry."""
+    rows = s.execute(select(Township.__table__.c.code, Township.__table__.c.name)).all()
+    out = {code: name for code, name in rows}
+    out.update({name: name for _code, name in rows})
+    return out
+
+
+def _differences(r: ProjectIn, township: str | None, have) -> list[tuple[str, str, str]]:
+    """(column, sheet value, registered value) where a sheet row differs from the project registered
+    under its code. The performance target is not in the template and is not compared."""
+    def show(v) -> str:
+        return "" if v is None else (v.isoformat() if isinstance(v, dt.date) else str(v))
+
+    def money(v) -> str:
+        return "" if v is None else format_yuan(int(v))
+
+    pairs = [
+        ("name", r.name.strip(), have.name, show),
+        ("industry", r.industry, have.industry, show),
+        ("township", township, have.township, show),
+        ("implementer", (r.implementer or "").strip() or None, have.implementer, show),
+        ("budget", r.budget_fen, have.budget_fen, money),
+        ("standard", r.standard_fen, have.standard_fen, money),
+        ("start_on", r.start_on, have.start_on, show),
+        ("end_on", r.end_on, have.end_on, show),
+    ]
+    return [(col, fmt(mine), fmt(theirs)) for col, mine, theirs, fmt in pairs if mine != theirs]
+
+
+def _sheet_problem(p: Problem, r: AllocationRowIn | None) -> Problem:
+    """A journal refusal of a history allocation, said in the sheet's terms: the row, and the column
+    and value the officer typed (the pool's limit is the amount's; an account not yet open or a
+    closed period is the date's), the journal's message kept."""
+    if r is None:
+        return p
+    if p.field.endswith(".amount"):
+        return _row_problem(r.row, "amount", format_yuan(r.amount_fen), p.message)
+    if p.field.endswith(".account") or p.field == "date":
+        return _row_problem(r.row, "allocated_on", r.allocated_on.isoformat(), f"{p.value}: {p.message}")
+    if p.field.endswith(".fund"):
+        return _row_problem(r.row, "fund_code", r.fund_code, p.message)
+    return _row_problem(r.row, p.field, p.value, p.message)
+
+
+def import_projects(engine: Engine, actor: Actor, rows: Iterable[ProjectIn]) -> dict:
+    """Register a projects sheet in the library (status planned, each with its first history row).
+
+    All or nothing. A code already registered with the same details is left as it is (a re-import
+    creates nothing and writes no audit row); with other details it is a conflict naming the row, the
+    column and both values: a sheet does not change the library behind its history. A township must be
+    in the registry's township table (by name or code) and is stored by its name; blank is county-wide.
+    """
+    require(actor, "project.create")
+    rows = list(rows)
+    _too_many(len(rows))
+    problems: list[Problem] = []
+    for r in rows:
+        for p in project_problems(r):
+            problems.append(_row_problem(r.row, _SHEET_COLUMN.get(p.field, p.field), p.value, p.message))
+    # Two codes of one sheet that would share an account ('xm_1', 'xm-1').
+    first_of_account: dict[str, ProjectIn] = {}
+    sharing: set[int] = set()  # rows already refused for that (not refused again against the library)
+    for i, r in enumerate(rows):
+        if not isinstance(r.code, str) or not PROJECT_CODE_RE.match(r.code):
+            continue
+        other = first_of_account.setdefault(flows.project_account(r.code), r)
+        if other is not r and other.code != r.code:
+            sharing.add(i)
+            problems.append(_row_problem(r.row, "project_code", r.code,
+                                         f"shares its account {flows.project_account(r.code)} with project "
+                                         f"{other.code} of row {other.row}; choose a code that differs in more "
+                                         "than punctuation"))
+    scope = _scope(actor)
+    created = unchanged = 0
+    with unit_of_work(engine) as s:
+        towns = _township_names(s)
+        scope_name = towns.get(scope, scope) if scope is not None else None
+        codes = [r.code for r in rows if isinstance(r.code, str)]
+        registered = {x.project_code: x for x in _in_chunks(
+            s, lambda c: select(PROJECT).where(PROJECT.c.project_code.in_(c)), codes)}
+        accounts = {x.account_code: x.project_code for x in _in_chunks(
+            s, lambda c: select(PROJECT.c.account_code, PROJECT.c.project_code).where(PROJECT.c.account_code.in_(c)),
+            [flows.project_account(c) for c in codes if PROJECT_CODE_RE.match(c)])}
+        new: list[tuple[ProjectIn, str | None]] = []
+        for i, r in enumerate(rows):
+            township = None
+            if r.township is not None and r.township.strip():
+                township = towns.get(r.township.strip())
+                if township is None:
+                    problems.append(_row_problem(r.row, "township", r.township,
+                                                 "no such township in the registry (by name or code); register "
+                                                 "it first (huimin townships add CODE NAME)"))
+                    continue
+            if scope is not None and township != scope_name:
+                problems.append(_row_problem(r.row, "township", r.township,
+                                             f"outside your township ({scope}): a township officer registers its "
+                                             "own township's projects; county-wide ones are the county's"))
+                continue
+            have = registered.get(r.code)
+            if have is not None:
+                if not _readable(actor, have.township):
+                    # Another township's project: say no more than that the code is taken.
+                    problems.append(_row_problem(r.row, "project_code", r.code, "project code already registered"))
+                    continue
+                diffs = _differences(r, township, have)
+                for column, mine, theirs in diffs:
+                    problems.append(_row_problem(r.row, column, mine,
+                                                 f"project {r.code} is already registered with {column} "
+                                                 f"{theirs!r}: a sheet cannot change a registered project"))
+                if not diffs:
+                    unchanged += 1
+                continue
+            account_code = flows.project_account(r.code) if PROJECT_CODE_RE.match(r.code) else None
+            holder = accounts.get(account_code) if account_code else None
+            if holder is not None and i not in sharing:
+                problems.append(_row_problem(r.row, "project_code", r.code,
+                                             f"its account {account_code} is already the account of project "
+                                             f"{holder}; choose a code that differs in more than punctuation"))
+                continue
+            if i not in sharing:
+                new.append((r, township))
+        if problems:
+            raise _refusal(problems)
+        now = utcnow()
+        for r, township in new:
+            account_code = flows.project_account(r.code)
+            values = dict(project_code=r.code, name=r.name.strip(), industry=r.industry, township=township,
+                          implementer=(r.implementer or "").strip() or None, budget_fen=r.budget_fen,
+                          standard_fen=r.standard_fen, start_on=r.start_on, end_on=r.end_on, status="planned",
+                          performance_target=r.performance_target, account_code=account_code,
+                          created_by=actor.user_id, created_at=now)
+            if s.get_bind().dialect.name == "postgresql":
+                # Another officer may be importing the same code right now: a clean refusal, not a 500.
+                new_id = s.execute(pg_insert(PROJECT).values(**values).on_conflict_do_nothing()
+                                   .returning(PROJECT.c.id)).scalar()
+                if new_id is None:
+                    problems.append(_row_problem(r.row, "project_code", r.code,
+                                                 "project code (or its account) registered a moment ago by "
+                                                 "another import; import the sheet again"))
+                    continue
+            else:
+                new_id = s.execute(PROJECT.insert().values(**values).returning(PROJECT.c.id)).scalar_one()
+            s.execute(PSTATUS.insert().values(project_id=new_id, from_status=None, to_status="planned",
+                                              changed_by=actor.user_id, changed_at=now,
+                                              reason=f"registered by import 导入入库 (row {r.row})"))
+            audit.record(s, actor, "project.create", "project", r.code,
+                         after=_project_audit(r, township, account_code) | {"source": "import", "row": r.row})
+            created += 1
+        if problems:
+            raise _refusal(problems)
+    return {"projects_created": created, "projects_unchanged": unchanged}
+
+
+def import_allocations(engine: Engine, actor: Actor, rows: Iterable[AllocationRowIn],
+                       history: history_marks.HistoryMark | None = None) -> dict:
+    """An allocations sheet: each row a request from the pool to a project in one fund. All or nothing.
+
+    Today's work (no `history`): each row becomes a pending allocation request prepared by the importer,
+    which an approver other than the importer then approves (posting it) or rejects, as any request.
+    History: rows already decided before the county adopted Huimin are recorded as done on their own
+    dates: the request is created approved (prepared by the importer, decided by the named approver)
+    and its entry posted through ledger.flows and the journal (maker = importer, checker = approver),
+    marked with a history_record row (the file's sha256, the sheet row). The journal's limits refuse a
+    row the pool cannot pay, naming the row; a period closed since refuses it too.
+
+    Idempotent by `allocation_row_key`: a row imported before is counted, not created again. A history
+    row that is already a request decided (or waiting) in the system is refused: it is today's work,
+    not history, and marking it would claim a paper approval the journal does not show.
+    """
+    require(actor, "fund.allocate")
+    rows = list(rows)
+    _too_many(len(rows))
+    problems: list[Problem] = []
+    keys = [allocation_row_key(r) for r in rows]
+    with unit_of_work(engine) as s:
+        checker = (history_marks.approver(s, actor, "allocations", history.approved_by)
+                   if history is not None else None)
+        found = {x.project_code: x for x in _in_chunks(
+            s, lambda c: select(PROJECT).where(PROJECT.c.project_code.in_(c)), [r.project_code for r in rows])}
+        fund_ids = dict(_in_chunks(s, lambda c: select(FUND.c.code, FUND.c.id).where(FUND.c.code.in_(c)),
+                                   [r.fund_code for r in rows]))
+        prior = {x.key: x for x in _in_chunks(s, lambda c: select(REQUEST).where(REQUEST.c.key.in_(c)), keys)}
+        marked = {int(seq) for (seq,) in _in_chunks(
+            s, lambda c: select(history_marks.HISTORY.c.entry_seq).where(history_marks.HISTORY.c.entry_seq.in_(c)),
+            [int(x.entry_seq) for x in prior.values() if x.entry_seq is not None])}
+        receiving = HISTORY_RECEIVING if history is not None else RECEIVING
+        todo: list[tuple[AllocationRowIn, str, object, int]] = []
+        already = 0
+        for r, key in zip(rows, keys, strict=True):
+            p = found.get(r.project_code)
+            fund_id = fund_ids.get(r.fund_code)
+            if p is None or not _readable(actor, p.township):
+                problems.append(_row_problem(r.row, "project_code", r.project_code,
+                                             "no such project in the library (import the projects sheet first)"))
+            elif not _changeable(actor, p.township):
+                problems.append(_row_problem(r.row, "project_code", r.project_code,
+                                             "a county-wide project: its money is allocated by county-level users"))
+            if fund_id is None:
+                problems.append(_row_problem(r.row, "fund_code", r.fund_code,
+                                             "unknown fund (import the funds sheet, its receipt, first)"))
+            if p is None or fund_id is None or not _changeable(actor, p.township):
+                continue
+            have = prior.get(key)
+            if have is not None:
+                if (have.kind, have.project_id, have.fund_id, int(have.amount_fen), have.allocate_on) != (
+                        "allocation", p.id, fund_id, r.amount_fen, r.allocated_on):
+                    problems.append(_row_problem(r.row, "project_code", r.project_code,
+                                                 f"key {key} is already used by allocation request {have.id} with "
+                                                 "other details"))
+                elif history is not None and (have.status != "approved" or int(have.entry_seq) not in marked):
+                    problems.append(_row_problem(
+                        r.row, "amount", format_yuan(r.amount_fen),
+                        f"this allocation is already allocation request {have.id} ({have.status}), entered as "
+                        "today's work and not as history: take the row out of the history sheet"))
+                else:
+                    already += 1
+                continue
+            if p.status not in receiving:
+                allowed_statuses = " or ".join(receiving)
+                problems.append(_row_problem(r.row, "project_code", r.project_code,
+                                             f"the project is {p.status}: only a project that is {allowed_statuses} "
+                                             "receives money" + (" (approve it in the library first)"
+                                                                 if p.status == "planned" else "")))
+                continue
+            todo.append((r, key, p, fund_id))
+        if problems:
+            raise _refusal(problems)
+
+        now = utcnow()
+        memo = HISTORY_MEMO if history is not None else IMPORT_MEMO
+        made: list[tuple[AllocationRowIn, int, object]] = []  # (row, request id, project)
+        for r, key, p, fund_id in todo:
+            values = dict(key=key, kind="allocation", project_id=p.id, from_project_id=None, fund_id=fund_id,
+                          amount_fen=r.amount_fen, allocate_on=r.allocated_on, memo=memo, status="pending",
+                          prepared_by=actor.user_id, prepared_at=now)
+            if s.get_bind().dialect.name == "postgresql":
+                # The same sheet imported twice at once: the second waits for the first, then counts it.
+                new_id = s.execute(pg_insert(REQUEST).values(**values).on_conflict_do_nothing(index_elements=["key"])
+                                   .returning(REQUEST.c.id)).scalar()
+                if new_id is None:
+                    already += 1
+                    continue
+            else:
+                new_id = s.execute(REQUEST.insert().values(**values).returning(REQUEST.c.id)).scalar_one()
+            made.append((r, int(new_id), p))
+
+        if checker is None:
+            for r, request_id, p in made:
+                audit.record(s, actor, "allocation.prepare", "allocation_request", str(request_id), after={
+                    "key": allocation_row_key(r), "kind": "allocation", "project": p.project_code,
+                    "from_project": None, "fund": r.fund_code, "amount": format_yuan(r.amount_fen),
+                    "date": r.allocated_on, "memo": memo, "source": "import", "row": r.row})
+            return {"requests_created": len(made), "requests_already": already}
+
+        assert history is not None
+        # Posted in date order (then sheet order), so the journal reads as the year happened.
+        made.sort(key=lambda m: (m[0].allocated_on, m[0].row or 0))
+        drafts = [flows.allocation(f"allocation-request-{request_id}", p.project_code, r.fund_code, r.amount_fen,
+                                   r.allocated_on, memo, maker_id=actor.user_id, checker_id=checker.user_id)
+                  for r, request_id, p in made]
+        first_use: dict[str, dt.date] = {}
+        for d in drafts:
+            for posting in d.postings:
+                first_use[posting.account] = min(first_use.get(posting.account, d.effective_date), d.effective_date)
+        ensure_accounts(s, first_use)
+        posted: list[journal.Posted] = []
+        try:
+            for i in range(0, len(drafts), journal.MAX_DRAFTS_PER_CALL):
+                part = slice(i, i + journal.MAX_DRAFTS_PER_CALL)
+                posted.extend(journal.post(s, drafts[part], labels=[f"row {m[0].row}" for m in made[part]]))
+        except LedgerRefusal as exc:
+            by_label = {f"row {m[0].row}": m[0] for m in made}
+            raise _refusal([_sheet_problem(p, by_label.get(p.where)) for p in exc.problems]) from None
+        decided = utcnow()
+        for (r, request_id, p), entry in zip(made, posted, strict=True):
+            s.execute(update(REQUEST).where(REQUEST.c.id == request_id).values(
+                status="approved", decided_by=checker.user_id, decided_at=decided, entry_seq=entry.seq))
+            audit.record(s, actor, "allocation.history", "allocation_request", str(request_id), after={
+                "key": allocation_row_key(r), "project": p.project_code, "fund": r.fund_code,
+                "amount": format_yuan(r.amount_fen), "date": r.allocated_on, "entry": entry.seq,
+                "maker_id": actor.user_id, "checker_id": checker.user_id, "approved_by": checker.username,
+                "file_sha256": history.file_sha256, "row": r.row})
+        marks = history_marks.mark(s, "allocations", history.file_sha256, actor, checker,
+                                   [(entry.seq, m[0].row) for m, entry in zip(made, posted, strict=True)])
+        return {"allocations_recorded": len(made), "allocations_already_recorded": already, "history_marked": marks}
+
+
+# ---------------------------------------------------------------------------------------------
+# Export of the project list (audited)
+
+
+def export_projects(engine: Engine, actor: Actor, f: ProjectFilter, fmt: str) -> tuple[str, bytes]:
+    """The whole filtered list (not just a page) as XLSX or CSV, with an audit row. Returns (name, bytes)."""
+    from ledger import exports
+    from ledger.money import fen_to_yuan
+    from ledger.queries import MAX_EXPORT_ROWS
+
+    if fmt not in ("xlsx", "csv"):
+        raise _refuse("export", "format", fmt, "format must be xlsx or csv")
+    require(actor, "project.read")
+    with read_only(engine) as s:
+        items = [_project_view(r) for r in s.execute(_project_query().where(_project_where(actor, f))
+                                                      .order_by(PROJECT.c.project_code).limit(MAX_EXPORT_ROWS))]
+    headers = ["code 项目编号", "name 项目名称", "industry 产业", "township 乡镇", "implementer 实施主体",
+               "status 状态", "budget 预算", "standard 补助标准", "start_on 开始日期", "end_on 结束日期",
+               "balance 结余", "created_by 录入人"]
+    rows = [[p.code, p.name, INDUSTRY_NAMES_ZH.get(p.industry, p.industry), p.township or "全县",
+             p.implementer or "", STATUS_NAMES_ZH.get(p.status, p.status), fen_to_yuan(p.budget_fen),
+             None if p.standard_fen is None else fen_to_yuan(p.standard_fen), p.start_on, p.end_on,
+             fen_to_yuan(p.balance_fen), p.created_by or ""] for p in items]
+    data = exports.to_xlsx(headers, rows, "projects") if fmt == "xlsx" else exports.to_csv(headers, rows)
+    name = f"huimin-projects-{utcnow().strftime('%Y%m%d-%H%M%S')}.{fmt}"
+    with unit_of_work(engine) as s:
+        audit.record(s, actor, "export.projects", "export", name, after={
+            "format": fmt, "rows": len(rows), "params": {k: v for k, v in dataclasses.asdict(f).items() if v}})
+    return name, data
+
+
+def project_townships(engine: Engine, actor: Actor) -> list[str]:
+    """The townships the actor's readable projects name (for a filter drop-down)."""
+    require(actor, "project.read")
+    with read_only(engine) as s:
+        return [t for (t,) in s.execute(select(PROJECT.c.township).distinct()
+                                        .where(PROJECT.c.township.is_not(None),
+                                               _readable_where(actor, PROJECT.c.township))
+                                        .order_by(PROJECT.c.township))]

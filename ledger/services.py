@@ -5,7 +5,6 @@ its domain work and writes its audit row in the same commit. Nothing here knows 
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,10 +15,13 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from ledger import audit, exports, flows, journal, projects, queries
+from ledger import audit, bulk, exports, flows, journal, projects, queries
 from ledger.chart import ensure_accounts, ensure_funds
 from ledger.db import read_only, unit_of_work
 from ledger.entries import FUND_KINDS, EntryDraft, Problem, fund_code_problem, month_of, payload_hash, reversal_of
+from ledger.history import HISTORY, HistoryMark
+from ledger.history import approver as history_approver
+from ledger.history import mark as history_mark
 from ledger.imports.journal_lines import MAX_FILE_BYTES, MAX_LINES, parse_line
 from ledger.journal import LedgerRefusal, Posted
 from ledger.models import Fund, PeriodClose, VerificationRun, utcnow
@@ -96,7 +98,10 @@ def receive_fund(engine: Engine, actor: Actor, key: str, fund: str, amount_fen: 
 
 def allocate(engine: Engine, actor: Actor, key: str, project_code: str, fund: str, amount_fen: int,
              on: dt.date, memo: str = "") -> Posted:
+    """Post an allocation at once, with no second approver: `system` only (the command line, the demo).
+    Officers prepare an allocation request (ledger.projects.prepare_allocation) for an approver."""
     require(actor, "fund.allocate")
+    require(actor, "fund.post_direct")
     account = flows.project_account(project_code)
     return _post_one(engine, actor, flows.allocation(key, project_code, fund, amount_fen, on, memo, actor.user_id),
                      "fund.allocate", _receiving(key, account))
@@ -104,7 +109,9 @@ def allocate(engine: Engine, actor: Actor, key: str, project_code: str, fund: st
 
 def reallocate(engine: Engine, actor: Actor, key: str, from_project: str, to_project: str, fund: str,
                amount_fen: int, on: dt.date, memo: str = "") -> Posted:
+    """Like `allocate`: straight into the journal, `system` only; officers use a reallocation request."""
     require(actor, "fund.reallocate")
+    require(actor, "fund.post_direct")
     if flows.project_account(from_project) == flows.project_account(to_project):
         raise _refuse(f"entry {key}", "to_project", to_project, "a reallocation needs two different projects")
     draft = flows.reallocation(key, from_project, to_project, fund, amount_fen, on, memo, actor.user_id)
@@ -202,23 +209,6 @@ def _bulk_sqlite_cache(session: Session) -> Iterator[None]:
         conn.exec_driver_sql(f"PRAGMA cache_size = {before}")
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for one bulk import, then restore it.
-
-    An import builds a few hundred thousand objects that all live until it ends (drafts, rows) and
-    makes no reference cycles of its own; the collector would walk them again and again for nothing
-    (about a tenth of an import's time). Reference counting still frees everything as usual.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def import_journal(engine: Engine, actor: Actor, path: Path, *, open_missing: bool = False,
                    progress: Callable[[int], None] | None = None) -> ImportReport:
     """Post a JSON Lines journal: the whole file is checked first, then posted in one transaction.
@@ -230,7 +220,7 @@ def import_journal(engine: Engine, actor: Actor, path: Path, *, open_missing: bo
     KEEP_DRAFTS_MAX_BYTES keeps its parsed drafts from pass 1; a larger one is read again.
     """
     require(actor, "journal.import")
-    with _collector_paused():
+    with bulk.collector_paused():
         return _import_journal(engine, actor, path, open_missing, progress)
 
 
@@ -557,17 +547,26 @@ def _row_of(where: str) -> int | None:
     return int(rest) if head in ("row", "line") and rest.isdigit() else None
 
 
-def import_fund_receipts(engine: Engine, actor: Actor, rows: list[FundReceiptIn]) -> dict:
+def import_fund_receipts(engine: Engine, actor: Actor, rows: list[FundReceiptIn],
+                         history: HistoryMark | None = None) -> dict:
     """Register the fund sources a sheet names and post their receipts (资金到位): all or nothing.
 
     A receipt's idempotency key is the fund code and its date, so re-importing the sheet posts
     nothing, and the same fund and date with another amount is a conflict, not a second receipt.
     A fund already registered must keep its kind: a sheet cannot re-classify a source silently.
+
+    With `history` (money received before the county adopted Huimin): the same checks and the same
+    posting, with the named approver as each entry's checker (validated in this transaction by
+    ledger.history.approver) and a history_record row per entry. The key is the same as today's, so
+    a receipt is never in the journal twice; one already posted as today's work is refused by row
+    rather than marked as history (its entry has no checker: the mark would claim an approval the
+    journal does not show).
     """
     require(actor, "fund.register")
     require(actor, "fund.receive")
     assert len(rows) <= journal.MAX_DRAFTS_PER_CALL, "split the sheet"
     with unit_of_work(engine) as s:
+        checker = history_approver(s, actor, "funds", history.approved_by) if history is not None else None
         known = {r.code: r for r in s.execute(select(FUND.c.code, FUND.c.kind, FUND.c.document_no)
                                               .where(FUND.c.code.in_(sorted({r.fund_code for r in rows}))))}
         problems = []
@@ -581,7 +580,8 @@ def import_fund_receipts(engine: Engine, actor: Actor, rows: list[FundReceiptIn]
         funds_created = ensure_funds(s, {r.fund_code: (r.fund_name, r.kind, r.document_no) for r in rows
                                          if r.fund_code not in known})
         drafts = [flows.fund_received(f"funds:{r.fund_code}:{r.received_on.isoformat()}", r.fund_code, r.amount_fen,
-                                      r.received_on, f"{r.fund_name} {r.document_no}".strip(), actor.user_id)
+                                      r.received_on, f"{r.fund_name} {r.document_no}".strip(), actor.user_id,
+                                      checker_id=checker.user_id if checker is not None else None)
                   for r in rows]
         first_use: dict[str, dt.date] = {}
         for d in drafts:
@@ -596,7 +596,30 @@ def import_fund_receipts(engine: Engine, actor: Actor, rows: list[FundReceiptIn]
         created = [p.seq for p in posted if p.created]
         summary = {"funds_created": funds_created, "receipts_posted": len(created),
                    "receipts_already_posted": len(posted) - len(created)}
+        if history is not None:
+            assert checker is not None
+            earlier = [(r, p) for r, p in zip(rows, posted, strict=True) if not p.created]
+            marked = history_marked(s, [p.seq for _r, p in earlier])
+            refused = [Problem(f"row {r.row}", "fund_code", r.fund_code,
+                               f"this receipt is already entry {p.seq}, posted as today's work and not as history: "
+                               "take the row out of the history sheet", row=r.row)
+                       for r, p in earlier if p.seq not in marked]
+            if refused:
+                raise LedgerRefusal(refused)
+            summary["history_marked"] = history_mark(s, "funds", history.file_sha256, actor, checker,
+                                                     [(p.seq, r.row) for r, p in zip(rows, posted, strict=True)])
         if created or funds_created:
+            extra = ({"history": {"approved_by": checker.username, "file_sha256": history.file_sha256}}
+                     if history is not None and checker is not None else {})
             audit.record(s, actor, "fund.import", "journal", f"{min(created)}-{max(created)}" if created else None,
-                         after=summary | {"rows": len(rows)})
+                         after=summary | {"rows": len(rows)} | extra)
     return summary
+
+
+def history_marked(session: Session, seqs: list[int]) -> set[int]:
+    """Which of these entries carry a history_record mark."""
+    out: set[int] = set()
+    for chunk in bulk.chunks(sorted(set(seqs))):
+        out.update(int(r[0]) for r in session.execute(select(HISTORY.c.entry_seq)
+                                                      .where(HISTORY.c.entry_seq.in_(chunk))))
+    return out

@@ -126,7 +126,7 @@ def test_refusals_before_reading(county, tmp_path):
     f = write(tmp_path, "hh.csv", HOUSEHOLDS_ZH)
     with pytest.raises(PermissionDenied):
         import_file(county, Actor(9, "ins", "inspector"), "households", f)
-    assert "cannot be imported yet" in import_file(county, SYSTEM, "payments", f).problems[0].message
+    assert "cannot be imported yet" in import_file(county, SYSTEM, "loans", f).problems[0].message
     empty = write(tmp_path, "empty.csv", "")
     report = import_file(county, SYSTEM, "households", empty)
     assert not report.ok and len(report.problems) == 1

@@ -68,8 +68,8 @@ def test_the_same_key_with_another_request_is_409(world):
     n = entries(world)
     other_body = fo.post(RECEIPTS, json=receipt("idem-2b"), headers={"Idempotency-Key": "req-2"})
     assert other_body.status_code == 409 and "req-2" in other_body.json()["detail"]
-    other_path = fo.post("/api/v1/allocations", json={"key": "idem-2c", "project_code": "ROSE-2026",
-                                                      "fund": "CENTRAL", "amount": "1.00", "date": DAY},
+    other_path = fo.post("/api/v1/allocation-requests", json={"key": "idem-2c", "project_code": "ROSE-2026",
+                                                              "fund": "CENTRAL", "amount": "1.00", "date": DAY},
                          headers={"Idempotency-Key": "req-2"})
     assert other_path.status_code == 409
     assert entries(world) == n
@@ -177,8 +177,8 @@ def test_amounts_are_decimal_strings_anything_else_is_422_naming_the_field(world
         assert body["ok"] is False
         assert {e["column"] for e in body["errors"]} == {"body.amount"}, amount
         assert all(set(e) >= {"row", "column", "value", "message"} for e in body["errors"])
-        r = fo.post("/api/v1/allocations", json={"key": "amt-a", "project_code": "ROSE-2026", "fund": "CENTRAL",
-                                                 "amount": amount, "date": DAY})
+        r = fo.post("/api/v1/allocation-requests", json={"key": "amt-a", "project_code": "ROSE-2026",
+                                                         "fund": "CENTRAL", "amount": amount, "date": DAY})
         assert r.status_code == 422 and {e["column"] for e in r.json()["errors"]} == {"body.amount"}, amount
     assert entries(world) == n
     # The smallest and the largest amounts are accepted.

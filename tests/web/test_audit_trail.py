@@ -8,6 +8,7 @@ its filters, never straight from the table (except to prove the table refuses ed
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 
@@ -17,10 +18,10 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
-from ledger import users
+from ledger import projects, users
 from ledger.flows import transfer_income_account
 from ledger.models import AppUser, AuditLog
-from ledger.permissions import SYSTEM
+from ledger.permissions import SYSTEM, Actor
 from tests.web.conftest import PASSWORD
 
 
@@ -218,10 +219,19 @@ def test_api_writes_are_audited(world):
                                                              "memo": "到位"}, headers={"Idempotency-Key": "audit-1"})
     assert replay.headers.get("idempotent-replayed") == "true"
     assert audit_count(world) == n, "a replay is not a second write"
-    r = fo.post("/api/v1/allocations", json={"key": "audit-a", "project_code": "ROSE-2026", "fund": "CENTRAL",
-                                             "amount": "100.00", "date": DAY})
+    # An allocation is a request by the finance officer, posted when another user approves it.
+    approver = Actor(world.user_ids["approver"], "approver", "approver")
+    projects.create_project(world.engine, SYSTEM, projects.ProjectIn("AUDIT-P1", "审计测试项目", "rose",
+                                                                     dt.date(2026, 1, 1), 1_000_00))
+    projects.change_project_status(world.engine, approver, "AUDIT-P1", "approved", "批复")
+    projects.change_project_status(world.engine, SYSTEM, "AUDIT-P1", "implementing", "实施")
+    r = fo.post("/api/v1/allocation-requests", json={"key": "audit-a", "project_code": "AUDIT-P1", "fund": "CENTRAL",
+                                                     "amount": "100.00", "date": DAY})
     assert r.status_code == 201
-    alloc_seq = r.json()["seq"]
+    request_id = r.json()["id"]
+    r = world.api("approver").post(f"/api/v1/allocation-requests/{request_id}/approve")
+    assert r.status_code == 200
+    alloc_seq = r.json()["entry_seq"]
     r = fo.post(f"/api/v1/entries/{receipt_seq}/reversal", json={"key": "audit-x", "date": DAY})
     assert r.status_code == 201
     reversal_seq = r.json()["seq"]
@@ -238,8 +248,12 @@ def test_api_writes_are_audited(world):
     assert receipt["after"]["date"] == DAY
     assert sorted(receipt["after"]["postings"]) == sorted([[POOL, "CENTRAL", "250.00"],
                                                            [transfer_income_account("CENTRAL"), "CENTRAL", "-250.00"]])
-    alloc = the_row(world, action="fund.allocate", actor="finance-officer")
-    assert alloc["object_id"] == str(alloc_seq) and alloc["after"]["key"] == "audit-a"
+    prepared = the_row(world, action="allocation.prepare", actor="finance-officer")
+    assert prepared["object_id"] == str(request_id) and prepared["after"]["key"] == "audit-a"
+    alloc = the_row(world, action="allocation.approve", actor="approver")
+    assert alloc["object_id"] == str(request_id) and alloc["after"]["entry"] == alloc_seq
+    assert (alloc["after"]["maker_id"], alloc["after"]["checker_id"]) == (world.user_ids["finance_officer"],
+                                                                          world.user_ids["approver"])
     reversal = the_row(world, action="journal.reverse")
     assert reversal["actor"] == "finance-officer" and reversal["object_id"] == str(reversal_seq)
     assert reversal["after"]["kind"] == "reversal"
