@@ -55,6 +55,17 @@ _PROJECTS: dict[str, set[str]] = {
 }
 PERMISSIONS.update({role: PERMISSIONS[role] | extra for role, extra in _PROJECTS.items()})
 
+# The finance dashboard (ledger.dashboard): money by source, project and industry, spending progress by
+# township and idle balances, with its tables exported. Read-only; the loan officer (whose work is the
+# loan book) and the admin (who does not read the ledger) have no use for it.
+_DASHBOARD = ("finance_officer", "approver", "inspector", "system")
+PERMISSIONS.update({role: PERMISSIONS[role] | {"dashboard.read"} for role in _DASHBOARD})
+
+# Posting an allocation or a reallocation straight into the journal, with no second approver
+# (services.allocate / reallocate): the command line, the demo and history scripts only. Officers
+# go through allocation requests (ledger.projects), which an approver other than the preparer decides.
+PERMISSIONS["system"] = PERMISSIONS["system"] | {"fund.post_direct"}
+
 
 @dataclass(frozen=True, slots=True)
 class Actor:

@@ -147,5 +147,21 @@ def _include_pages() -> None:
     router.include_router(registry_pages.router)
     router.include_router(admin_pages.router)
 
+    from web import project_pages
+
+    router.include_router(project_pages.router)
+
+    from web import dashboard_pages
+
+    router.include_router(dashboard_pages.router)
+
+    from web import payment_pages
+
+    router.include_router(payment_pages.router)
+
+    from web import welfare_pages
+
+    router.include_router(welfare_pages.router)
+
 
 _include_pages()

@@ -4,8 +4,8 @@ nothing is written, and every problem comes back at once as (row, column, value,
 
 Supported: the registry templates (households, persons, officials, reference), funds (fund sources
 and their receipts), projects, allocations and payments (payment rolls: batches of rows, with the
-roll's declared control totals). Loans and repayments are refused by name until their use cases
-exist, rather than accepted and ignored.
+roll's declared control totals), and the roster of public-welfare posts (posts, ledger.welfare). Loans
+and repayments are refused by name until their use cases exist, rather than accepted and ignored.
 
 History (`history`): funds, allocations and payments already done before the county adopted Huimin
 are recorded as done on their own dates, through the same checks and the same posting code, with the
@@ -32,11 +32,11 @@ from ledger.permissions import Actor, require
 
 REGISTRY_KINDS = ("households", "persons", "officials", "reference")
 HISTORY_KINDS = ("funds", "allocations", "payments")
-SUPPORTED = REGISTRY_KINDS + ("funds", "projects", "allocations", "payments", "bank_returns")
+SUPPORTED = REGISTRY_KINDS + ("funds", "projects", "allocations", "payments", "bank_returns", "posts")
 PERMISSION = {"households": "registry.import", "persons": "registry.import",
               "officials": "registry.reference", "reference": "registry.reference", "funds": "fund.receive",
               "projects": "project.create", "allocations": "fund.allocate", "payments": "payment.prepare",
-              "bank_returns": "payment.return"}
+              "bank_returns": "payment.return", "posts": "welfare.manage"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +101,13 @@ def _inputs(kind: str, records):
 
         return [BankReturnIn(ref=r["ref"], result=r["result"], returned_on=r["returned_on"], note=r.get("note"),
                              row=r["row"]) for r in records]
+    if kind == "posts":
+        from ledger.welfare import PostIn
+
+        return [PostIn(post_no=r["post_no"], post_type=r["post_type"], project_code=r["project_code"],
+                       household_no=r["household_no"], holder_id_number=r["holder_id_number"],
+                       holder_name=r["holder_name"], monthly_wage_fen=r["monthly_wage"], start_on=r["start_on"],
+                       end_on=r.get("end_on"), row=r["row"]) for r in records]
     if kind == "payments":
         from ledger.payments import PaymentIn
 
@@ -163,6 +170,10 @@ def import_file(engine: Engine, actor: Actor, kind: str, path: Path, *, dry_run:
                 from ledger import payments
 
                 out = payments.record_bank_returns(engine, actor, inputs)
+            elif kind == "posts":
+                from ledger import welfare
+
+                out = welfare.upsert_posts(engine, actor, inputs)
             elif kind == "payments":
                 from ledger import payments
 

@@ -166,6 +166,13 @@ RETURN_RESULTS = (
     Choice("paid", "成功", ("已支付", "支付成功")),
     Choice("failed", "失败", ("退票", "支付失败")),
 )
+POST_TYPES = (  # public-welfare posts (ledger.welfare)
+    Choice("general", "一般公益岗", ("一般公益性岗位", "公益岗", "人社公益岗")),
+    Choice("forest", "护林员", ("生态护林员",)),
+    Choice("grassland", "草管员", ("草原管护员",)),
+    Choice("road", "护路员", ("乡村护路员",)),
+    Choice("pv", "光伏管护员", ("光伏电站管护员", "光伏电站管理员")),
+)
 LOAN_METHODS = (
     Choice("annuity", "等额本息"),
     Choice("equal-principal", "等额本金"),
@@ -335,6 +342,23 @@ TEMPLATES: dict[str, TemplateSpec] = {
                 ColumnSpec("amount", "还款金额", AMOUNT, minimum=_POSITIVE_FEN),
             ),
             unique=(("ref",),),
+        ),
+        # Not a §8 template of the county's own: the roster of public-welfare posts (公益性岗位花名册).
+        TemplateSpec(
+            "posts", "公益岗位",
+            (
+                ColumnSpec("post_no", "岗位编号", CODE, max_chars=32),
+                ColumnSpec("post_type", "岗位类型", ENUM, choices=POST_TYPES),
+                _PROJECT_CODE,
+                _HOUSEHOLD_NO,
+                ColumnSpec("holder_id_number", "身份证号", ID_NUMBER, aliases=_ID_ALIASES),
+                ColumnSpec("holder_name", "姓名", aliases=("岗位人员姓名",)),
+                ColumnSpec("monthly_wage", "月工资", AMOUNT, aliases=("月工资标准", "工资标准"), minimum=_POSITIVE_FEN),
+                ColumnSpec("start_on", "上岗日期", DATE),
+                ColumnSpec("end_on", "离岗日期", DATE, required=False),  # blank: still in post
+            ),
+            unique=(("post_no",),),
+            date_order=(("start_on", "end_on"),),
         ),
     )
 }

@@ -27,10 +27,12 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import func, select
 
-from ledger import queries, registry, services, users
+from ledger import inkind, payment_exports, payments, projects, queries, registry, services, users, welfare
 from ledger.models import AppUser, Entry, Fund
 from ledger.permissions import PERMISSIONS, SYSTEM, Actor, PermissionDenied
 from tests.web.conftest import PASSWORD, ROLES
+from tests.web.payment_seed import Seeded, hh_no, seed_batches
+from tests.web.welfare_seed import seed_posts
 
 
 @pytest.fixture(autouse=True)
@@ -49,8 +51,15 @@ CHAIN_VIEWERS = frozenset({FO, AP, LO, IN, AD})  # journal.read, or journal.veri
 VERIFIERS = frozenset({IN, AD})
 AUDITORS = frozenset({IN, AD})
 REGISTRY_READERS = frozenset({FO, AP, LO, IN})  # registry.read
+DASHBOARD_READERS = frozenset({FO, AP, IN})  # dashboard.read
 FINANCE = frozenset({FO})
 ADMINS = frozenset({AD})
+PROJECT_READERS = frozenset({FO, AP, LO, IN})  # project.read
+APPROVERS = frozenset({AP})  # fund.approve
+MATRIX_PROJECT = "MATRIX-P1"  # in the library, being carried out (make_ctx)
+MATRIX_FINISHING = "MATRIX-P2"  # another one, which the finance officer marks completed
+PAYMENT_READERS = frozenset({FO, AP, IN})  # payment.read
+WELFARE_READERS = frozenset({FO, AP, IN})  # welfare.read
 
 NEW_PASSWORD = "another-horse-battery"
 POOL = "Assets:Treasury:Pool"
@@ -69,6 +78,9 @@ class Ctx:
     victim_id: int  # a user the admin may deactivate and activate
     csrf: dict[str, str] = field(default_factory=dict)  # role -> its session's CSRF token
     error_sheets: dict[str, str] = field(default_factory=dict)  # role -> a waiting import error sheet's token
+    to_approve: dict[str, int] = field(default_factory=dict)  # role -> a pending request someone else prepared
+    to_reject: dict[str, int] = field(default_factory=dict)  # role -> another one, to reject
+    pay: Seeded = field(default_factory=Seeded)  # payment batches in every state (tests.web.payment_seed)
 
 
 Build = Callable[[Ctx, str], dict]  # (ctx, role) -> keyword arguments of TestClient.request
@@ -90,6 +102,13 @@ def _form(url: str | Callable[[Ctx, str], str], fields: Callable[[Ctx, str], dic
 def _upload(url: str, kind: str, content: bytes, fields: dict) -> Build:
     return lambda ctx, role: {"url": url, "data": {**fields, "kind": kind, "csrf_token": ctx.csrf[role]},
                               "files": {"file": (f"{kind}.csv", content, "text/csv")}}
+
+
+def _pay_payee(n: int) -> tuple[str, str]:
+    """(resident ID, card) of payment_seed's household n."""
+    from tests.web.payment_seed import card, rid
+
+    return rid(n), card(n)
 
 
 def _rid(first17: str) -> str:
@@ -136,16 +155,58 @@ API_ROWS = [
     Row("POST", f"{API}/funds/{{code}}/receipts", FINANCE, 201,
         _json(f"{API}/funds/CENTRAL/receipts", lambda c, r: {"key": f"matrix-r-{r}", "amount": "1.00",
                                                              "date": DAY}), "fund.receive"),
-    Row("POST", f"{API}/allocations", FINANCE, 201,
-        _json(f"{API}/allocations", lambda c, r: {"key": f"matrix-a-{r}", "project_code": "ROSE-2026",
-                                                  "fund": "CENTRAL", "amount": "1.00", "date": DAY}),
+    Row("POST", f"{API}/allocation-requests", FINANCE, 201,
+        _json(f"{API}/allocation-requests", lambda c, r: {"key": f"matrix-a-{r}", "project_code": MATRIX_PROJECT,
+                                                          "fund": "CENTRAL", "amount": "1.00", "date": DAY}),
         "fund.allocate"),
+    Row("GET", f"{API}/allocation-requests", PROJECT_READERS, 200, _get(f"{API}/allocation-requests?status=pending"),
+        "project.read"),
+    Row("POST", f"{API}/allocation-requests/{{request_id}}/approve", APPROVERS, 200,
+        lambda c, r: {"url": f"{API}/allocation-requests/{c.to_approve[r]}/approve"}, "fund.approve"),
+    Row("POST", f"{API}/allocation-requests/{{request_id}}/reject", APPROVERS, 200,
+        _json(lambda c, r: f"{API}/allocation-requests/{c.to_reject[r]}/reject", lambda c, r: {"reason": "矩阵驳回"}),
+        "fund.approve"),
+    Row("GET", f"{API}/projects", PROJECT_READERS, 200, _get(f"{API}/projects?status=implementing"), "project.read"),
+    Row("GET", f"{API}/projects/{{code:path}}", PROJECT_READERS, 200, _get(f"{API}/projects/{MATRIX_PROJECT}"),
+        "project.read"),
+    Row("POST", f"{API}/projects", FINANCE, 201,
+        _json(f"{API}/projects", lambda c, r: {"code": f"MATRIX-NEW-{ROLES.index(r)}", "name": "矩阵新项目",
+                                               "industry": "grape", "budget": "1000.00", "start_on": DAY}),
+        "project.create"),
     Row("POST", f"{API}/entries/{{seq}}/reversal", FINANCE, 201,
         _json(lambda c, r: f"{API}/entries/{c.reverse_seq[r]}/reversal",
               lambda c, r: {"key": f"matrix-x-{r}", "date": DAY}), "journal.reverse"),
     Row("POST", f"{API}/users", ADMINS, 201,
         _json(f"{API}/users", lambda c, r: {"username": f"api-new-{_slug(r)}", "role": "loan_officer",
                                             "password": PASSWORD}), "users.manage"),
+    Row("GET", f"{API}/dashboard", DASHBOARD_READERS, 200, _get(f"{API}/dashboard"), "dashboard.read"),
+    # Payment batches (make_ctx seeds one in each state). Only one role may write each, so one batch is enough.
+    Row("GET", f"{API}/payment-batches", PAYMENT_READERS, 200, _get(f"{API}/payment-batches?status=draft"),
+        "payment.read"),
+    Row("GET", f"{API}/payment-batches/{{batch_no:path}}", PAYMENT_READERS, 200,
+        lambda c, r: {"url": f"{API}/payment-batches/{c.pay.posted}"}, "payment.read"),
+    Row("POST", f"{API}/payment-batches", FINANCE, 201, _json(f"{API}/payment-batches", lambda c, r: {
+        "declared_count": 1, "declared_total": "10.00", "rows": [{
+            "ref": f"M-ROLL-{ROLES.index(r)}", "batch_no": f"M-ROLL-{ROLES.index(r)}", "project_code": "PAY-ROSE",
+            "household_no": hh_no(2), "payee_id_number": _pay_payee(2)[0], "payee_name": "收款人2",
+            "bank_account": _pay_payee(2)[1], "amount": "10.00", "paid_on": DAY, "purpose": "subsidy",
+            "period": "2026-07"}]}), "payment.prepare"),
+    Row("POST", f"{API}/payment-batches/{{batch_no:path}}/disclosure", FINANCE, 200,
+        _json(lambda c, r: f"{API}/payment-batches/{c.pay.draft}/disclosure", lambda c, r: {}), "payment.disclose"),
+    Row("POST", f"{API}/payment-batches/{{batch_no:path}}/approve", APPROVERS, 200,
+        lambda c, r: {"url": f"{API}/payment-batches/{c.pay.disclosed}/approve"}, "payment.approve"),
+    Row("POST", f"{API}/payment-batches/{{batch_no:path}}/reject", APPROVERS, 200,
+        _json(lambda c, r: f"{API}/payment-batches/{c.pay.draft2}/reject", lambda c, r: {"reason": "矩阵驳回"}),
+        "payment.approve"),
+    Row("POST", f"{API}/advances", FINANCE, 201, _json(f"{API}/advances", lambda c, r: {
+        "batch_no": f"M-ADV-{ROLES.index(r)}", "ref": f"M-ADV-{ROLES.index(r)}", "project_code": "PAY-ROSE",
+        "amount": "1.00", "date": DAY}), "payment.prepare"),
+    Row("GET", f"{API}/households/{{household_no}}/statement", PAYMENT_READERS, 200,
+        _get(f"{API}/households/{hh_no(1)}/statement"), "payment.read"),
+    # Public-welfare posts (make_ctx seeds one post) and the in-kind advance aging.
+    Row("GET", f"{API}/posts", WELFARE_READERS, 200, _get(f"{API}/posts?active=true"), "welfare.read"),
+    Row("GET", f"{API}/advances/aging", PAYMENT_READERS, 200, _get(f"{API}/advances/aging?as_of={DAY}"),
+        "payment.read"),
 ]
 
 # Page rows. The last two end or change the session, so they run last, in this order.
@@ -174,6 +235,50 @@ PAGE_ROWS = [
         _upload("/registry/import", "households", MATRIX_HOUSEHOLDS_CSV, {"dry_run": "true"}), "registry.import"),
     Row("GET", "/registry/import/errors/{token}", FINANCE, 200,
         lambda c, r: {"url": f"/registry/import/errors/{c.error_sheets[r]}"}, "registry.import"),
+    Row("GET", "/dashboard", DASHBOARD_READERS, 200, _get("/dashboard"), "dashboard.read"),
+    Row("GET", "/dashboard/export", DASHBOARD_READERS, 200, _get("/dashboard/export?table=idle&format=xlsx"),
+        "dashboard.read"),
+    Row("GET", "/projects", PROJECT_READERS, 200, _get("/projects?status=implementing"), "project.read"),
+    Row("GET", "/projects/export", PROJECT_READERS, 200, _get("/projects/export?format=csv"), "project.read"),
+    Row("GET", "/projects/{code:path}", PROJECT_READERS, 200, _get(f"/projects/{MATRIX_PROJECT}"), "project.read"),
+    Row("POST", "/projects/{code:path}/status", FINANCE, 303,
+        _form(f"/projects/{MATRIX_FINISHING}/status", lambda c, r: {"to_status": "completed", "reason": "矩阵完工"}),
+        "project.advance"),
+    Row("GET", "/allocations", PROJECT_READERS, 200, _get("/allocations?status=pending"), "project.read"),
+    Row("POST", "/allocations", FINANCE, 303,
+        _form("/allocations", lambda c, r: {"key": f"matrix-page-{_slug(r)}", "project_code": MATRIX_PROJECT,
+                                            "fund": "CENTRAL", "amount": "1.00", "allocate_on": DAY}),
+        "fund.allocate"),
+    Row("POST", "/allocations/{request_id}/approve", APPROVERS, 303,
+        _form(lambda c, r: f"/allocations/{c.to_approve[r]}/approve"), "fund.approve"),
+    Row("POST", "/allocations/{request_id}/reject", APPROVERS, 303,
+        _form(lambda c, r: f"/allocations/{c.to_reject[r]}/reject", lambda c, r: {"reason": "矩阵驳回"}),
+        "fund.approve"),
+    Row("GET", "/payments", PAYMENT_READERS, 200, _get("/payments?status=draft"), "payment.read"),
+    Row("GET", "/payments/export", PAYMENT_READERS, 200, _get("/payments/export?format=csv"), "payment.read"),
+    Row("GET", "/payments/{batch_no:path}", PAYMENT_READERS, 200, lambda c, r: {"url": f"/payments/{c.pay.posted}"},
+        "payment.read"),
+    Row("POST", "/payments/{batch_no:path}/disclosure", FINANCE, 303,
+        _form(lambda c, r: f"/payments/{c.pay.draft}/disclosure", lambda c, r: {"days": "10"}), "payment.disclose"),
+    Row("POST", "/payments/{batch_no:path}/approve", APPROVERS, 303,
+        _form(lambda c, r: f"/payments/{c.pay.disclosed}/approve"), "payment.approve"),
+    Row("POST", "/payments/{batch_no:path}/reject", APPROVERS, 303,
+        _form(lambda c, r: f"/payments/{c.pay.draft2}/reject", lambda c, r: {"reason": "矩阵驳回"}),
+        "payment.approve"),
+    Row("POST", "/payments/{batch_no:path}/reissue", FINANCE, 303,
+        _form(lambda c, r: f"/payments/{c.pay.posted}/reissue",
+              lambda c, r: {"new_batch_no": f"M-RE-{ROLES.index(r)}", "paid_on": DAY, "refs": [c.pay.failed_ref]}),
+        "payment.prepare"),
+    Row("GET", "/registry/households/{household_no}/statement/export", PAYMENT_READERS, 200,
+        _get(f"/registry/households/{hh_no(1)}/statement/export?format=xlsx"), "payment.read"),
+    Row("GET", "/posts", WELFARE_READERS, 200, _get("/posts?post_type=forest&active=yes"), "welfare.read"),
+    Row("GET", "/posts/export", WELFARE_READERS, 200, _get("/posts/export?format=xlsx"), "welfare.read"),
+    Row("POST", "/posts/wage-roll", FINANCE, 303,
+        _form("/posts/wage-roll", lambda c, r: {"project": "MATRIX-WELF", "period": "2026-02",
+                                                "batch_no": f"M-WAGE-{ROLES.index(r)}", "paid_on": DAY}),
+        "welfare.manage"),
+    Row("GET", "/advances", PAYMENT_READERS, 200, _get(f"/advances?as_of={DAY}"), "payment.read"),
+    Row("GET", "/advances/export", PAYMENT_READERS, 200, _get("/advances/export?format=csv"), "payment.read"),
     Row("GET", "/admin/users", ADMINS, 200, _get("/admin/users"), "users.manage"),
     Row("POST", "/admin/users", ADMINS, 303,
         _form("/admin/users", lambda c, r: {"username": f"page-new-{_slug(r)}", "role": "approver",
@@ -188,8 +293,17 @@ PAGE_ROWS = [
     Row("POST", "/logout", EVERYONE, 303, _form("/logout")),
 ]
 
-MATRIX: dict[tuple[str, str], Row] = {(r.method, r.path): r for r in API_ROWS + PAGE_ROWS}
-assert len(MATRIX) == len(API_ROWS) + len(PAGE_ROWS), "a route has two rows"
+# The 公示 (public notice): no sign-in, for anyone, signed in or not (test_public_notices_for_anyone).
+PUBLIC_ROWS = [
+    Row("GET", "/public/notices", EVERYONE, 200, _get("/public/notices")),
+    Row("GET", "/public/notices/{batch_no:path}", EVERYONE, 200,
+        lambda c, r: {"url": f"/public/notices/{c.pay.disclosed}"}),
+    Row("GET", f"{API}/public/notices/{{batch_no:path}}", EVERYONE, 200,
+        lambda c, r: {"url": f"{API}/public/notices/{c.pay.disclosed}"}),
+]
+
+MATRIX: dict[tuple[str, str], Row] = {(r.method, r.path): r for r in API_ROWS + PAGE_ROWS + PUBLIC_ROWS}
+assert len(MATRIX) == len(API_ROWS) + len(PAGE_ROWS) + len(PUBLIC_ROWS), "a route has two rows"
 
 # Routes that need no sign-in at all, with what they answer anyone.
 VERIFY_OTHER_METHODS = {(m, f"{API}/verify"): 405 for m in ("PUT", "PATCH", "DELETE", "OPTIONS")}
@@ -203,6 +317,14 @@ UNKNOWN_API = [
     ("GET", f"{API}/accounts/Assets:No:Such/statement", None, LEDGER_READERS),
     ("POST", f"{API}/funds/NO-SUCH-FUND/receipts", {"key": "unknown-fund", "amount": "1.00", "date": DAY}, FINANCE),
     ("POST", f"{API}/entries/999999/reversal", {"key": "unknown-entry", "date": DAY}, FINANCE),
+    ("GET", f"{API}/projects/NO-SUCH", None, PROJECT_READERS),
+    ("POST", f"{API}/allocation-requests/999999/approve", None, APPROVERS),
+    ("POST", f"{API}/allocation-requests/999999/reject", {"reason": "无此申请"}, APPROVERS),
+    ("GET", f"{API}/payment-batches/NO-SUCH", None, PAYMENT_READERS),
+    ("POST", f"{API}/payment-batches/NO-SUCH/disclosure", {}, FINANCE),
+    ("POST", f"{API}/payment-batches/NO-SUCH/approve", None, APPROVERS),
+    ("POST", f"{API}/payment-batches/NO-SUCH/reject", {"reason": "无此批次"}, APPROVERS),
+    ("GET", f"{API}/households/NO-SUCH/statement", None, PAYMENT_READERS),
 ]
 UNKNOWN_PAGES = [
     ("GET", "/journal/999999", LEDGER_READERS),
@@ -210,6 +332,14 @@ UNKNOWN_PAGES = [
     ("GET", "/accounts/Assets:No:Such/statement/export?format=csv", LEDGER_READERS),
     ("GET", "/registry/households/NO-SUCH", REGISTRY_READERS),
     ("GET", "/registry/import/errors/no-such-token", FINANCE),
+    ("GET", "/projects/NO-SUCH", PROJECT_READERS),
+    ("POST", "/allocations/999999/approve", APPROVERS),
+    ("GET", "/payments/NO-SUCH", PAYMENT_READERS),
+    ("POST", "/payments/NO-SUCH/disclosure", FINANCE),
+    ("POST", "/payments/NO-SUCH/approve", APPROVERS),
+    ("POST", "/payments/NO-SUCH/reject", APPROVERS),
+    ("POST", "/payments/NO-SUCH/reissue", FINANCE),
+    ("GET", "/registry/households/NO-SUCH/statement/export", PAYMENT_READERS),
     ("POST", "/admin/users/999999/activate", ADMINS),
     ("POST", "/admin/users/999999/deactivate", ADMINS),
 ]
@@ -267,7 +397,20 @@ def make_ctx(world) -> Ctx:
         "M-001", "MGL", "阿克村", "矩阵户主", MATRIX_HEAD_ID, 1, "poor", "6217001234567890")], create_villages=True)
     sheets = {role: registry_pages.ERROR_SHEETS.put(world.user_ids[role], "matrix-errors.xlsx", b"PK matrix")
               for role in ROLES}
-    return Ctx(reverse_seq, victim, error_sheets=sheets)
+    approver = Actor(world.user_ids[AP], _slug(AP), AP)
+    for code in (MATRIX_PROJECT, MATRIX_FINISHING):
+        projects.create_project(world.engine, SYSTEM, projects.ProjectIn(code, "矩阵项目", "rose",
+                                                                         dt.date(2026, 1, 1), 100_000_00))
+        projects.change_project_status(world.engine, approver, code, "approved", "批复")
+        projects.change_project_status(world.engine, SYSTEM, code, "implementing", "实施")
+    # Pending requests prepared by the system user, so that the approver may decide them.
+    pending = {f"{what}-{role}": projects.prepare_allocation(world.engine, SYSTEM, f"matrix-{what}-{role}",
+                                                             MATRIX_PROJECT, "CENTRAL", 100, dt.date(2026, 3, 1)).id
+               for what in ("approve", "reject") for role in ROLES}
+    seed_posts(world, "M-001", MATRIX_HEAD_ID, "矩阵户主")  # a post to roll a month's wage of (/posts/wage-roll)
+    return Ctx(reverse_seq, victim, error_sheets=sheets,
+               to_approve={r: pending[f"approve-{r}"] for r in ROLES},
+               to_reject={r: pending[f"reject-{r}"] for r in ROLES}, pay=seed_batches(world))
 
 
 def _expected(row_roles: frozenset[str], role: str, ok: int) -> int:
@@ -298,7 +441,8 @@ def test_matrix_agrees_with_the_permission_table():
     # (journal.read, or journal.verify for the admin who does not read the ledger).
     assert {k for k, r in MATRIX.items() if r.permission is None} == {
         ("GET", f"{API}/me"), ("POST", f"{API}/tokens"), ("GET", f"{API}/verify"), ("GET", "/"),
-        ("GET", "/verify"), ("GET", "/account/password"), ("POST", "/account/password"), ("POST", "/logout")}
+        ("GET", "/verify"), ("GET", "/account/password"), ("POST", "/account/password"), ("POST", "/logout"),
+        *((r.method, r.path) for r in PUBLIC_ROWS)}
     assert CHAIN_VIEWERS == frozenset(r for r in ROLES if {"journal.read", "journal.verify"} & PERMISSIONS[r])
 
 
@@ -414,6 +558,25 @@ def test_public_routes_need_no_sign_in(world):
     assert anon.get("/api/docs").status_code == 200
 
 
+def test_public_notices_for_anyone(world):
+    """The 公示 pages and their JSON need no sign-in; a signed-in user of any role (or a bearer token) gets
+    the same. A batch that is not public (a draft, an advance, an unknown number) is 404 for everyone."""
+    ctx = make_ctx(world)
+    clients = [("anonymous", world.client())] + [(r, world.signed_in(r)) for r in ROLES] + \
+        [(f"{r} (token)", world.api(r)) for r in ROLES]
+    wrong = []
+    for who, client in clients:
+        for row in PUBLIC_ROWS:
+            r = client.request(row.method, follow_redirects=False, **row.request(ctx, FO))
+            if r.status_code != row.ok:
+                wrong.append(f"{row.method} {row.path} as {who}: {r.status_code}")
+        for url in (f"/public/notices/{ctx.pay.draft}", f"{API}/public/notices/{ctx.pay.draft}",
+                    "/public/notices/NO-SUCH", f"{API}/public/notices/NO-SUCH"):
+            if client.get(url, follow_redirects=False).status_code != 404:
+                wrong.append(f"GET {url} as {who}: not 404")
+    assert not wrong, "public notices differ:\n" + "\n".join(wrong)
+
+
 def test_segregation_only_finance_posts_money(world):
     """Approver, loan officer, inspector and admin cannot post money through the API: 403 and
     no entry, fund or balance changes; the finance officer can."""
@@ -432,7 +595,8 @@ def test_segregation_only_finance_posts_money(world):
     assert services.trial_balance(world.engine, SYSTEM) == tb_before
     for row in money_rows:
         assert world.api(FO).request(row.method, **row.request(ctx, FO)).status_code == 201
-    assert count(world.engine, Entry) == entries + 3 and count(world.engine, Fund) == funds + 1
+    # The allocation is a request waiting for an approver: nothing is posted until it is approved.
+    assert count(world.engine, Entry) == entries + 2 and count(world.engine, Fund) == funds + 1
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,10 +611,15 @@ def _service_calls(tmp: Path, ctx: Ctx) -> dict[str, tuple[Callable[[object, Act
     return {
         "register_fund": (lambda e, a: services.register_fund(e, a, f"SVC-{next(n)}", "服务层测试", "county"), FINANCE),
         "receive_fund": (lambda e, a: services.receive_fund(e, a, f"svc-r-{next(n)}", "CENTRAL", 100, d), FINANCE),
+        # Straight into the journal with no second approver: the system user only (officers prepare requests).
         "allocate": (lambda e, a: services.allocate(e, a, f"svc-a-{next(n)}", "ROSE-2026", "CENTRAL", 100, d),
-                     FINANCE),
+                     frozenset()),
         "reallocate": (lambda e, a: services.reallocate(e, a, f"svc-m-{next(n)}", "ROSE-2026", "TEA-2026",
-                                                        "CENTRAL", 100, d), FINANCE),
+                                                        "CENTRAL", 100, d), frozenset()),
+        "prepare_allocation": (lambda e, a: projects.prepare_allocation(e, a, f"svc-p-{next(n)}", MATRIX_PROJECT,
+                                                                        "CENTRAL", 100, d), FINANCE),
+        "list_projects": (lambda e, a: projects.list_projects(e, a), PROJECT_READERS),
+        "list_requests": (lambda e, a: projects.list_requests(e, a), PROJECT_READERS),
         "redesignate": (lambda e, a: services.redesignate(e, a, f"svc-d-{next(n)}", POOL, "CENTRAL", "TJ-AID", 100,
                                                           d), frozenset()),
         "reverse_entry": (lambda e, a: services.reverse_entry(e, a, ctx.reverse_seq.get(a.role, 1),
@@ -479,6 +648,15 @@ def _service_calls(tmp: Path, ctx: Ctx) -> dict[str, tuple[Callable[[object, Act
         "create_user": (lambda e, a: users.create_user(e, a, f"svc-user-{next(n)}", "approver", PASSWORD), ADMINS),
         "set_user_active": (lambda e, a: users.set_user_active(e, a, ctx.victim_id, True), ADMINS),
         "list_users": (lambda e, a: users.list_users(e, a), ADMINS),
+        "list_batches": (lambda e, a: payments.list_batches(e, a), PAYMENT_READERS),
+        "batch_detail": (lambda e, a: payments.batch_detail(e, a, ctx.pay.posted), PAYMENT_READERS),
+        "household_statement": (lambda e, a: payments.household_statement(e, a, hh_no(1)), PAYMENT_READERS),
+        "export_batches": (lambda e, a: payment_exports.export_batches(e, a, payments.BatchFilter(), "csv"),
+                           PAYMENT_READERS),
+        "list_posts": (lambda e, a: welfare.list_posts(e, a), WELFARE_READERS),
+        "wage_roll": (lambda e, a: welfare.wage_roll(e, a, "MATRIX-WELF", "2026-03", f"SVC-WAGE-{next(n)}",
+                                                     dt.date(2026, 4, 1)), FINANCE),
+        "advance_aging": (lambda e, a: inkind.advance_aging(e, a), PAYMENT_READERS),
     }
 
 

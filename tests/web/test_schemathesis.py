@@ -1,8 +1,9 @@
 """Schemathesis against the app's own /openapi.json, in process (DESIGN.md §12: no 500).
 
-Every operation in the schema is fuzzed as three roles (the finance officer, who writes money;
-the inspector, who reads the ledger and the audit log and runs verification; the admin, who
-manages users), with data the schema allows (positive) and data it does not (negative). Each
+Every operation in the schema is fuzzed as four roles (the finance officer, who writes money and
+prepares allocation requests; the approver, who decides them; the inspector, who reads the ledger
+and the audit log and runs verification; the admin, who manages users), with data the schema
+allows (positive) and data it does not (negative). Each
 response must not be a server error, and must match the schema's status codes, content types and
 response bodies.
 
@@ -35,8 +36,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from ledger import services, users
-from ledger.permissions import SYSTEM
+from ledger import projects, services, users
+from ledger.permissions import SYSTEM, Actor
+from tests.web import payment_seed
 
 
 @pytest.fixture(autouse=True)
@@ -49,11 +51,12 @@ def fast_password_hashing(monkeypatch):
 EXAMPLES = int(os.environ.get("HUIMIN_SCHEMATHESIS_EXAMPLES", "12"))
 RANDOM = bool(os.environ.get("HUIMIN_SCHEMATHESIS_RANDOM"))
 PINNED_EXAMPLES = 4
-ROLES = ("finance_officer", "inspector", "admin")
+ROLES = ("finance_officer", "approver", "inspector", "admin")
 # Not `positive_data_acceptance`: JSON Schema cannot say that a date is 1900-01-01 or later, so
 # schemathesis generates year-0056 dates that the API rightly refuses with 422.
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 POOL = "Assets:Treasury:Pool"
+PROJECT = "FUZZ-P1"  # in the library, being carried out
 NOTHING_TO_NEGATE = {"GET /api/v1/me", "GET /api/v1/verify", "GET /api/v1/digest"}
 
 
@@ -71,14 +74,24 @@ def _realistic(**fields):
     return pin
 
 
-def _pinned(op, reversible: list[int]):
-    """A strategy for cases of `op` that point at things that exist, or None if random is fine.
+def _pinned(op, reversible: list[int], pending: dict[str, list[int]], role: str):
+    """A strategy for cases of `op` (called as `role`) that point at things that exist, or None if
+    random is fine. Allocation requests are decided by the approver; everything else written is the
+    finance officer's.
 
     The schema cannot say that dates run from 1900 (its `ge`/`le` on a date are not JSON Schema),
     and posting needs a date on which the accounts are open, so written dates are pinned too.
     """
     day = _realistic(date="2026-03-01")
     label = op.label
+    if role == "approver":
+        if label.startswith("POST /api/v1/allocation-requests/{request_id}/"):
+            ids = pending[label.rsplit("/", 1)[1]]
+            return st.sampled_from(ids).flatmap(
+                lambda i: op.as_strategy(path_parameters={"request_id": i})).map(_realistic(reason="不符合安排"))
+        return None
+    if role != "finance_officer":
+        return None
     if label == "GET /api/v1/journal/{seq}":
         return op.as_strategy(path_parameters={"seq": 1})
     if label == "GET /api/v1/accounts/{code}/statement":
@@ -87,8 +100,55 @@ def _pinned(op, reversible: list[int]):
         return op.as_strategy(path_parameters={"code": "CENTRAL"}).map(day)
     if label == "POST /api/v1/entries/{seq}/reversal":
         return st.sampled_from(reversible).flatmap(lambda seq: op.as_strategy(path_parameters={"seq": seq})).map(day)
-    if label == "POST /api/v1/allocations":
-        return op.as_strategy().map(_realistic(date="2026-03-01", fund="CENTRAL", amount="1.00"))
+    if label == "POST /api/v1/allocation-requests":
+        return op.as_strategy().map(_realistic(date="2026-03-01", fund="CENTRAL", amount="1.00", project_code=PROJECT,
+                                               from_project=None))
+    if label == "GET /api/v1/projects/{code}":
+        return op.as_strategy(path_parameters={"code": PROJECT})
+    if label == "POST /api/v1/projects":
+        return op.as_strategy().map(_realistic(start_on="2026-01-01", end_on="2026-12-31", name="新项目",
+                                               township=None))
+    return None
+
+
+def _set_body(body: dict):
+    def pin(case):
+        case.body = dict(body)
+        return case
+    return pin
+
+
+def _pinned_payments(op, pay: payment_seed.Seeded, role: str):
+    """Payment batches that exist (tests.web.payment_seed): the finance officer reads, enters a roll,
+    discloses a draft and prepares an advance; the approver approves the disclosed batch and rejects the
+    other draft. A repeat of a pinned write is refused (422) or answered as already done (200)."""
+    label = op.label
+    batch_path = "/api/v1/payment-batches/{batch_no}"
+    if role == "approver":
+        if label == f"POST {batch_path}/approve":
+            return op.as_strategy(path_parameters={"batch_no": pay.disclosed})
+        if label == f"POST {batch_path}/reject":
+            return op.as_strategy(path_parameters={"batch_no": pay.draft2}).map(_set_body({"reason": "不符合条件"}))
+        return None
+    if role != "finance_officer":
+        return None
+    if label == f"GET {batch_path}":
+        return op.as_strategy(path_parameters={"batch_no": pay.posted})
+    if label == f"POST {batch_path}/disclosure":
+        return op.as_strategy(path_parameters={"batch_no": pay.draft}).map(_set_body({"days": 10}))
+    if label == "GET /api/v1/households/{household_no}/statement":
+        return op.as_strategy(path_parameters={"household_no": payment_seed.hh_no(1)})
+    if label == "GET /api/v1/public/notices/{batch_no}":
+        return op.as_strategy(path_parameters={"batch_no": pay.disclosed})
+    if label == "POST /api/v1/payment-batches":
+        n = 2
+        return op.as_strategy().map(_set_body({"declared_count": 1, "declared_total": "10.00", "rows": [{
+            "ref": "FUZZ-ROLL-1", "batch_no": "FUZZ-ROLL", "project_code": payment_seed.PROJECT,
+            "household_no": payment_seed.hh_no(n), "payee_id_number": payment_seed.rid(n),
+            "payee_name": payment_seed.head_name(n), "bank_account": payment_seed.card(n), "amount": "10.00",
+            "paid_on": "2026-03-10", "purpose": "subsidy", "period": "2026-08"}]}))
+    if label == "POST /api/v1/advances":
+        return op.as_strategy().map(_realistic(project_code=payment_seed.PROJECT, amount="1.00", date="2026-03-01"))
     return None
 
 
@@ -107,12 +167,22 @@ def test_schemathesis_finds_no_server_error(world):
     # Entries to reverse (one each), so reversals can succeed.
     reversible = [services.receive_fund(world.engine, SYSTEM, f"fuzz-{i}", "CENTRAL", 100 + i,
                                         dt.date(2026, 3, 1)).seq for i in range(PINNED_EXAMPLES * 2)]
+    # A project to allocate to, and pending requests (prepared by the system user) for the approver.
+    projects.create_project(world.engine, SYSTEM, projects.ProjectIn(PROJECT, "模糊测试项目", "rose",
+                                                                     dt.date(2026, 1, 1), 100_000_00))
+    approver = Actor(world.user_ids["approver"], "approver", "approver")
+    projects.change_project_status(world.engine, approver, PROJECT, "approved", "批复")
+    projects.change_project_status(world.engine, SYSTEM, PROJECT, "implementing", "实施")
+    pending = {decision: [projects.prepare_allocation(world.engine, SYSTEM, f"fuzz-{decision}-{i}", PROJECT, "CENTRAL",
+                                                      100, dt.date(2026, 3, 1)).id for i in range(PINNED_EXAMPLES * 2)]
+               for decision in ("approve", "reject")}
+    pay = payment_seed.seed_batches(world)  # payment batches in every state
     schema = schemathesis.openapi.from_asgi("/openapi.json", world.app)
     operations = [result.ok() for result in schema.get_all_operations()]
     labels = {op.label for op in operations}
     # Every JSON route of the app is in the schema, so every one is fuzzed.
     in_app = {f"{m} {p}" for p, item in world.app.openapi()["paths"].items() for m in map(str.upper, item)}
-    assert labels == in_app and len(labels) == 15, sorted(labels ^ in_app)
+    assert labels == in_app and len(labels) == 33, sorted(labels ^ in_app)
 
     statuses: dict[str, Counter] = defaultdict(Counter)
     for role in ROLES:
@@ -121,8 +191,10 @@ def test_schemathesis_finds_no_server_error(world):
             label = op.label
             runs = [(GenerationMode.POSITIVE, op.as_strategy(generation_mode=GenerationMode.POSITIVE), EXAMPLES),
                     (GenerationMode.NEGATIVE, op.as_strategy(generation_mode=GenerationMode.NEGATIVE), EXAMPLES)]
-            pinned = _pinned(op, reversible)
-            if pinned is not None and role == "finance_officer":
+            pinned = _pinned(op, reversible, pending, role)
+            if pinned is None:
+                pinned = _pinned_payments(op, pay, role)
+            if pinned is not None:
                 runs.append((GenerationMode.POSITIVE, pinned, PINNED_EXAMPLES))
             for mode, strategy, n in runs:
                 try:
