@@ -11,7 +11,9 @@ once per distinct value.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 from sqlalchemy import Column, Connection, Table, bindparam
 from sqlalchemy.sql.expression import Executable
@@ -136,3 +138,20 @@ def rows_in(conn: Connection, key: str, build: Build, values: Sequence) -> Itera
     for chunk in chunks(values):
         params = tuple(chunk) + (chunk[-1],) * (LOOKUP_CHUNK - len(chunk))
         yield from conn.exec_driver_sql(sql, params if positional else dict(zip(_IN_NAMES, params, strict=True)))
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for one bulk import, then restore it.
+
+    An import builds a few hundred thousand objects that all live until it ends (drafts, rows) and
+    makes no reference cycles of its own; the collector would walk them again and again for nothing
+    (about a tenth of an import's time). Reference counting still frees everything as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

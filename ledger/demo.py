@@ -438,7 +438,8 @@ def _todays_work(engine: Engine, fo: Actor, ap: Actor, c: County, draft_rows: li
                              declared_total_fen=sum(r.amount_fen for r in roll))
     # Published on the notice boards long enough ago that the approver may decide today.
     days = payments.disclosure_days_minimum()
-    payments.disclose_batch(engine, fo, f"WAGE-{period}", today - dt.timedelta(days=days + 2), days)
+    payments.disclose_batch(engine, fo, f"WAGE-{period}", today - dt.timedelta(days=days + 2), days,
+                           today=today)
     out["disclosed_batch"] = f"WAGE-{period}"
     # A small December roll, disclosed and approved, whose bank return bounced two cards.
     sample = posts[:12]
@@ -448,7 +449,8 @@ def _todays_work(engine: Engine, fo: Actor, ap: Actor, c: County, draft_rows: li
     if len(december) >= 3:
         payments.import_payments(engine, fo, december, declared_count=len(december),
                                  declared_total_fen=sum(r.amount_fen for r in december))
-        payments.disclose_batch(engine, fo, f"WAGE-{YEAR}-12-A", today - dt.timedelta(days=days + 1), days)
+        payments.disclose_batch(engine, fo, f"WAGE-{YEAR}-12-A", today - dt.timedelta(days=days + 1), days,
+                               today=today)
         payments.approve_batch(engine, ap, f"WAGE-{YEAR}-12-A", today=today)
         payments.record_bank_returns(engine, fo, [
             BankReturnIn(december[0].ref, "failed", today, "账户已冻结 account frozen"),

@@ -67,21 +67,22 @@ def approver(session: Session, actor: Actor, source: str, username: str) -> Acto
 
 
 def mark(session: Session, source: str, file_hash: str, recorded_by: Actor, approved_by: Actor,
-         entries: Iterable[tuple[int, int | None]]) -> int:
-    """Mark (entry seq, sheet row) pairs as history; an entry already marked (a re-import) is skipped."""
+         entries: Iterable[tuple[int, int | None]], new_entries: bool = False) -> int:
+    """Mark (entry seq, sheet row) pairs as history; an entry already marked (a re-import) is skipped.
+    `new_entries`: the caller posted every one of these entries in this transaction, so none can be
+    marked yet (no look-up)."""
     assert source in HISTORY_SOURCES
     pairs = list(entries)
     if not pairs:
         return 0
     seqs = [seq for seq, _ in pairs]
     known: set[int] = set()
-    for i in range(0, len(seqs), bulk.LOOKUP_CHUNK):
+    for i in range(0, 0 if new_entries else len(seqs), bulk.LOOKUP_CHUNK):
         known.update(r[0] for r in session.execute(
             select(HISTORY.c.entry_seq).where(HISTORY.c.entry_seq.in_(seqs[i:i + bulk.LOOKUP_CHUNK]))))
     now = utcnow()
     rows = [{"entry_seq": seq, "source": source, "file_sha256": file_hash, "row_no": row_no,
              "recorded_by": recorded_by.user_id, "approved_by": approved_by.user_id, "recorded_at": now}
             for seq, row_no in pairs if seq not in known]
-    if rows:
-        session.execute(HISTORY.insert(), rows)
+    bulk.insert_dicts(session.connection(), HISTORY, rows)
     return len(rows)

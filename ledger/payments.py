@@ -483,6 +483,13 @@ def import_payments(engine: Engine, actor: Actor, rows: Sequence[PaymentIn], *, 
     if history is not None:
         require(actor, "payment.history")
     assert len(rows) <= MAX_ROWS_PER_CALL, "split the roll"
+    with bulk.collector_paused():
+        return _import_payments(engine, actor, rows, declared_count, declared_total_fen, history, file_sha256, memo)
+
+
+def _import_payments(engine: Engine, actor: Actor, rows: Sequence[PaymentIn], declared_count: int | None,
+                     declared_total_fen: int | None, history: history_marks.HistoryMark | None,
+                     file_sha256: str | None, memo: str) -> dict:
     problems: list[Problem] = []
     if not rows:
         raise LedgerRefusal([Problem("file", "rows", "0", "the roll has no rows")])
@@ -564,9 +571,10 @@ def import_payments(engine: Engine, actor: Actor, rows: Sequence[PaymentIn], *, 
                                r.payee_name, r.amount_fen, r.paid_on, _post_type(facts, r), r.row) for r in fresh]
             seqs = _post_rows(s, to_post, actor.user_id, checker.user_id)
             history_marks.mark(s, "payments", file_sha256 or history.file_sha256, actor, checker,
-                               zip(seqs, (r.row for r in fresh), strict=True))
+                               zip(seqs, (r.row for r in fresh), strict=True), new_entries=True)
             summary["entries_posted"] = len(seqs)
-        s.execute(ROW.insert(), [dict(
+        # Through the driver's cursor (ledger.bulk): a roll is up to MAX_ROWS_PER_CALL rows.
+        bulk.insert_dicts(s.connection(), ROW, [dict(
             batch_id=batch_ids[r.batch_no], ref=r.ref, row_no=r.row,
             household_id=facts.households[r.household_no].id if r.household_no else None,
             payee_id_number=r.payee_id_number, payee_name=r.payee_name,
@@ -640,11 +648,23 @@ def _batch_for_update(s: Session, actor: Actor, batch_no: str):
     return b
 
 
-def disclose_batch(engine: Engine, actor: Actor, batch_no: str, on: dt.date, days: int | None = None) -> BatchView:
-    """Publish the 公示: from `on`, for `days` (at least the county's minimum); the public page lists it."""
+MAX_BACKDATE_DAYS = 30  # a notice put up on paper before it was recorded here, at most this long ago
+
+
+def disclose_batch(engine: Engine, actor: Actor, batch_no: str, on: dt.date, days: int | None = None,
+                   today: dt.date | None = None) -> BatchView:
+    """Publish the 公示: from `on`, for `days` (at least the county's minimum); the public page lists it.
+
+    `on` may lie up to MAX_BACKDATE_DAYS in the past (the notice went up on the village board before the
+    officer recorded it), never in the future, and never so far back that the waiting period is skipped
+    for a notice nobody could have seen."""
     require(actor, "payment.disclose")
+    today = today or dt.date.today()
     minimum = disclosure_days_minimum()
     days = minimum if days is None else days
+    if not today - dt.timedelta(days=MAX_BACKDATE_DAYS) <= on <= today:
+        raise LedgerRefusal([Problem("batch", "start_on", on.isoformat(), f"a disclosure starts today or at most "
+                                                                         f"{MAX_BACKDATE_DAYS} days ago")])
     with unit_of_work(engine) as s:
         b = _batch_for_update(s, actor, batch_no)
         if b.status != "draft" or b.is_history:
@@ -1041,9 +1061,11 @@ def public_notice(engine: Engine, batch_no: str) -> PublicNotice | None:
 
 
 def public_notices(engine: Engine, today: dt.date, limit: int = 100) -> list[BatchView]:
-    """The notices on the board today: batches in their disclosure period."""
+    """The notices on the board today: batches in their disclosure period (a notice whose period is
+    over stays readable by its own address until it is decided, but is no longer listed)."""
     with read_only(engine) as s:
-        rows = s.execute(_batch_query().where(BATCH.c.status == "disclosed", BATCH.c.disclosed_on <= today)
+        rows = s.execute(_batch_query().where(BATCH.c.status == "disclosed", BATCH.c.disclosed_on <= today,
+                                              BATCH.c.disclosure_until > today)
                          .order_by(BATCH.c.disclosed_on.desc(), BATCH.c.id.desc()).limit(min(limit, 500))).all()
     return [_view(r) for r in rows]
 

@@ -151,7 +151,7 @@ def test_cli_history_import_and_bank_return(engine, county, db_url, tmp_path):  
     payments.import_payments(engine, county["fo"], [
         payments.PaymentIn("N1", "B2", "ROSE", "0001", rid(1), "户主1", card(1), 1_000, PAY_ON, "subsidy", "2026-05")],
         declared_count=1, declared_total_fen=1_000)
-    payments.disclose_batch(engine, county["fo"], "B2", dt.date(2026, 4, 1))
+    payments.disclose_batch(engine, county["fo"], "B2", dt.date(2026, 4, 1), today=dt.date(2026, 4, 1))
     payments.approve_batch(engine, county["ap"], "B2", today=dt.date(2026, 4, 11))
     ret = write(tmp_path, "return.csv", "业务流水号,结果,日期,原因\nN1,失败,2026-04-12,账户已销户\n", "gbk")
     out = subprocess.run(huimin_cmd() + ["import", "bank_returns", str(ret), "--json"], capture_output=True,

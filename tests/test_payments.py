@@ -220,8 +220,8 @@ def test_a_roll_from_draft_to_posted(engine, county):
     with pytest.raises(LedgerRefusal, match="publish the disclosure"):
         payments.approve_batch(engine, u["ap"], "B1", today=TODAY)
     with pytest.raises(LedgerRefusal, match="at least 10 days"):
-        payments.disclose_batch(engine, u["fo"], "B1", TODAY, days=9)
-    view = payments.disclose_batch(engine, u["fo"], "B1", TODAY)
+        payments.disclose_batch(engine, u["fo"], "B1", TODAY, days=9, today=TODAY)
+    view = payments.disclose_batch(engine, u["fo"], "B1", TODAY, today=TODAY)
     assert (view.status, view.disclosure_until) == ("disclosed", dt.date(2026, 4, 11))
     with pytest.raises(LedgerRefusal, match="approve on or after 2026-04-11"):
         payments.approve_batch(engine, u["ap"], "B1", today=dt.date(2026, 4, 10))
@@ -233,7 +233,7 @@ def test_a_roll_from_draft_to_posted(engine, county):
         payments.approve_batch(engine, u["fo"], "SYS", today=dt.date(2026, 5, 1))
     payments.import_payments(engine, SYSTEM, roll(1_000, batch="SYS2", prefix="T", period="2026-06"), declared_count=1,
                              declared_total_fen=1_000)
-    payments.disclose_batch(engine, SYSTEM, "SYS2", TODAY)
+    payments.disclose_batch(engine, SYSTEM, "SYS2", TODAY, today=TODAY)
     with pytest.raises(PermissionDenied):
         payments.approve_batch(engine, SYSTEM, "SYS2", today=dt.date(2026, 5, 1))
 
@@ -293,7 +293,7 @@ def test_project_without_enough_money_refuses_at_approval(engine, county):
     u = county
     prepare(engine, u, roll(300_000, 300_000, 300_000, batch="BIG"))
     services.reallocate(engine, SYSTEM, "move", "ROSE", "OTHER", "TJ", 800_000, dt.date(2026, 3, 1))
-    payments.disclose_batch(engine, u["fo"], "BIG", TODAY)
+    payments.disclose_batch(engine, u["fo"], "BIG", TODAY, today=TODAY)
     with pytest.raises(LedgerRefusal) as exc:
         payments.approve_batch(engine, u["ap"], "BIG", today=dt.date(2026, 5, 1))
     assert exc.value.problems[0].row == 4 and "holds ¥0.00" in exc.value.problems[0].message or \
@@ -305,7 +305,7 @@ def test_project_without_enough_money_refuses_at_approval(engine, county):
 def test_approval_rechecks_the_registry(engine, county):
     u = county
     prepare(engine, u, roll(300_000, 250_000))
-    payments.disclose_batch(engine, u["fo"], "B1", TODAY)
+    payments.disclose_batch(engine, u["fo"], "B1", TODAY, today=TODAY)
     # During the disclosure the second household's card changes: the roll no longer matches the registry.
     registry.upsert_households(engine, u["fo"], [hh("0002", rid(2), name="户主2", bank=card(22))])
     with pytest.raises(LedgerRefusal) as exc:
@@ -329,7 +329,7 @@ def test_reject(engine, county):
 
 def posted_roll(engine, u, *amounts):
     prepare(engine, u, roll(*amounts))
-    payments.disclose_batch(engine, u["fo"], "B1", TODAY)
+    payments.disclose_batch(engine, u["fo"], "B1", TODAY, today=TODAY)
     return payments.approve_batch(engine, u["ap"], "B1", today=dt.date(2026, 4, 11))
 
 
@@ -399,7 +399,7 @@ def test_public_notice_masks_ids_and_accounts(engine, county):
     u = county
     prepare(engine, u, roll(300_000, 250_000))
     assert payments.public_notice(engine, "B1") is None  # a draft is not public
-    payments.disclose_batch(engine, u["fo"], "B1", TODAY)
+    payments.disclose_batch(engine, u["fo"], "B1", TODAY, today=TODAY)
     notice = payments.public_notice(engine, "B1")
     assert notice.row_count == 2 and notice.total_fen == 550_000
     for r, n in zip(notice.rows, (1, 2), strict=True):
@@ -408,6 +408,18 @@ def test_public_notice_masks_ids_and_accounts(engine, county):
         assert card(n) not in r.account_masked and rid(n) not in r.id_masked
     assert [b.batch_no for b in payments.public_notices(engine, TODAY)] == ["B1"]
     assert payments.public_notices(engine, TODAY - dt.timedelta(days=1)) == []
+    assert payments.public_notices(engine, TODAY + dt.timedelta(days=10)) == []  # its period is over
+    assert payments.public_notice(engine, "B1") is not None  # but its own page stays until it is decided
+
+
+def test_a_disclosure_is_backdated_at_most_30_days_and_never_future(engine, county):
+    u = county
+    prepare(engine, u, roll(300_000))
+    for on in (TODAY - dt.timedelta(days=31), TODAY + dt.timedelta(days=1)):
+        with pytest.raises(LedgerRefusal, match="at most 30 days ago"):
+            payments.disclose_batch(engine, u["fo"], "B1", on, today=TODAY)
+    view = payments.disclose_batch(engine, u["fo"], "B1", TODAY - dt.timedelta(days=30), today=TODAY)
+    assert view.disclosure_until == TODAY - dt.timedelta(days=20)
 
 
 def test_scope_and_roles(engine, county):
@@ -433,7 +445,7 @@ def test_advance_and_in_kind_delivery(engine, county):
     rows = [PaymentIn(f"K{i}", "KIND-1", "ROSE", f"000{i}", rid(i), f"户主{i}", None, 3 * 50_000, PAY_ON, "in_kind",
                       "2026-04", "玫瑰种苗", 3, 50_000, row=i + 1) for i in (1, 2)]
     prepare(engine, u, rows)
-    payments.disclose_batch(engine, u["fo"], "KIND-1", TODAY)
+    payments.disclose_batch(engine, u["fo"], "KIND-1", TODAY, today=TODAY)
     payments.approve_batch(engine, u["ap"], "KIND-1", today=dt.date(2026, 4, 11))
     tb = {(r.account, r.fund): r.balance_fen for r in services.trial_balance(engine, SYSTEM)}
     assert tb[("Assets:Advance:ROSE", "CENTRAL")] == 400_000 - 300_000

@@ -441,6 +441,26 @@ def _warner(spec: ColumnSpec) -> Callable[[object], str | None] | None:
     return None
 
 
+MAX_REMEMBERED_CELLS = 100_000  # per column and file: what a payment roll repeats (dates, IDs, cards)
+
+
+def _remembering(parse):
+    """A column's parser, remembering its answer per cell text. The parsers are pure functions of the
+    text (and the file's as-of date) returning immutable values, and a roll repeats most of its cells:
+    the pay date and month on every row, each payee's ID and card once a month."""
+    memo: dict[str, tuple] = {}
+
+    def parse_once(text: str) -> tuple:
+        hit = memo.get(text)
+        if hit is None:
+            hit = parse(text)
+            if len(memo) < MAX_REMEMBERED_CELLS:
+                memo[text] = hit
+        return hit
+
+    return parse_once
+
+
 def validate_rows(table: TableResult, spec: TemplateSpec, *, as_of: dt.date | None = None) -> Validated:
     """Every row of `table` through its column parsers: every problem as (row, column, value,
     message), natural keys used twice in the file (reported at each later row, naming the first),
@@ -458,7 +478,7 @@ def validate_rows(table: TableResult, spec: TemplateSpec, *, as_of: dt.date | No
     plan = []
     for at in table.columns:
         col = spec.column(at.key)
-        plan.append((at.key, at, col, col.required, cell_parser(col, as_of), _warner(col)))
+        plan.append((at.key, at, col, col.required, _remembering(cell_parser(col, as_of)), _warner(col)))
     present = {at.key for at in table.columns}
     absent = [c.key for c in spec.columns if c.key not in present]
     where: dict[str, ColumnAt] = {at.key: at for at in table.columns}
