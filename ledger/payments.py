@@ -12,11 +12,16 @@ closed, the payee is an active member, the account is the household's 一卡通 
 within the project's standard or the post's wage, nobody is paid twice for one project and period). Any
 problem means nothing is written, and every problem names its sheet row, column and value.
 
+The project's standard is per household in total: a household's subsidy and in-kind rows of one project
+(live ones, in any batch, and earlier rows of the same roll) add up to at most the standard.
+
 Approval re-checks the rows against the registry as it is that day (someone may have died during the
 disclosure), then posts one entry per row in the same transaction as the decision and its audit row
-(maker = preparer, checker = approver). A project funded from several sources pays each row from its
-funds in the stated order: the fund that reached the paying account first pays first (`fund_order`,
-`split_by_fund`), so every household statement says which source each yuan came from.
+(maker = preparer, checker = approver), dated on the row's pay date or the approval day if that is later
+(money never leaves before the notice has run and someone approved it). A project funded from several
+sources pays each row from its funds in the stated order: the fund that reached the paying account first
+pays first (`fund_order`, `split_by_fund`), and only funds that had arrived by the entry's date, so every
+household statement says which source each yuan came from and no as-of balance goes below zero.
 
 The bank's return marks posted rows paid or failed (退票); a failed row is reversed by its own reversal
 entry and can be re-issued once, in a re-issue batch (no second disclosure: the payee was disclosed),
@@ -27,18 +32,20 @@ History (`huimin import payments FILE --history --approved-by USER`): rows alrea
 county adopted Huimin go through the same checks and the same posting code, on their own dates, as
 posted and paid batches, with the named approver as checker and a history_record per entry.
 
-Township scope: a scoped user reads and prepares only its own township's and county-wide projects'
-batches (ledger.projects' rule). Nothing here deletes.
+Township scope: a scoped user reads, prepares and acts on its own township's projects' batches, and on
+county-wide projects' batches that pay only its own township's households (a county-wide roll mixing
+townships is the county's to handle). Nothing here deletes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, bindparam, case, func, select, update
+from sqlalchemy import Engine, and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ledger import audit, bulk, flows, journal
@@ -47,7 +54,7 @@ from ledger.chart import ensure_accounts
 from ledger.db import read_only, unit_of_work
 from ledger.entries import Problem, reversal_of
 from ledger.ids import mask_account, mask_id, normalise_account
-from ledger.journal import ACCOUNT, BALANCE, FUND, POSTING, LedgerRefusal
+from ledger.journal import ACCOUNT, BALANCE, ENTRY, FUND, POSTING, LedgerRefusal
 from ledger.models import (
     AppUser,
     Household,
@@ -62,7 +69,6 @@ from ledger.models import (
 )
 from ledger.money import format_money, format_yuan
 from ledger.permissions import Actor, PermissionDenied, require
-from ledger.projects import _readable, _readable_where
 from ledger.queries import DEFAULT_PAGE_SIZE, Page, clamp_page
 from ledger.settings import get_settings
 
@@ -81,6 +87,7 @@ MAX_REASON_LEN = 500
 MAX_MEMO_LEN = 500
 PAYABLE = ("approved", "implementing")  # project statuses in which a project pays out
 HOUSEHOLD_PURPOSES = ("subsidy", "wage", "in_kind")  # paid to a household, so disclosed (公示)
+STANDARD_PURPOSES = ("subsidy", "in_kind")  # bounded by the project's standard per household, in total
 # Rows that still count as paid (or about to be) when looking for a second payment of the same thing.
 LIVE_ROW_STATUSES = ("pending", "posted", "paid")
 PURPOSE_NAMES_ZH = {"subsidy": "产业补助", "wage": "公益岗位工资", "in_kind": "实物", "advance": "预付款"}
@@ -225,6 +232,8 @@ class Facts:
     posts: dict[int, list[PostFacts]] = field(default_factory=dict)  # household id -> its posts
     # (household id, project id, purpose, period) -> ref of a live row already recorded
     paid: dict[tuple[int, int, str, str | None], str] = field(default_factory=dict)
+    # (household id, project id) -> fen of live subsidy and in-kind rows: the standard is per household
+    received: dict[tuple[int, int], int] = field(default_factory=dict)
 
 
 def _month_bounds(period: str) -> tuple[dt.date, dt.date]:
@@ -290,9 +299,11 @@ def row_problems(r: PaymentIn, facts: Facts, actor_township: str | None = None) 
         known = mask_account(h.bank_account) if h.bank_account else "none"
         bad("bank_account", r.bank_account, f"not the household's 一卡通 account in the registry ({known}); "
                                             "correct the registry first")
-    if r.purpose in ("subsidy", "in_kind") and p.standard_fen is not None and r.amount_fen > p.standard_fen:
+    before = facts.received.get((h.id, p.id), 0)
+    if r.purpose in STANDARD_PURPOSES and p.standard_fen is not None and before + r.amount_fen > p.standard_fen:
+        already = f" with the {format_money(before)} it has already received" if before else ""
         bad("amount", format_yuan(r.amount_fen), f"above the project's standard of {format_money(p.standard_fen)} "
-                                                 "per household")
+                                                 f"per household{already}")
     if r.purpose == "in_kind" and r.quantity is not None and r.unit_price_fen is not None \
             and r.quantity * r.unit_price_fen != r.amount_fen:
         bad("amount", format_yuan(r.amount_fen), f"quantity {r.quantity} × unit price {format_money(r.unit_price_fen)}"
@@ -312,6 +323,21 @@ def row_problems(r: PaymentIn, facts: Facts, actor_township: str | None = None) 
     other = facts.paid.get(key)
     if other is not None and other != r.ref:
         bad("household_no", r.household_no, f"already paid for this project and period (ref {other})")
+    return out
+
+
+def check_rows(rows: Sequence[PaymentIn], facts: Facts, actor_township: str | None = None) -> list[Problem]:
+    """`row_problems` for a whole roll, in order: each row also counts against the rows before it (the
+    same household twice for one period, or past the standard together). Updates `facts`."""
+    out: list[Problem] = []
+    for r in rows:
+        out.extend(row_problems(r, facts, actor_township))
+        h = facts.households.get(r.household_no or "")
+        p = facts.projects.get(r.project_code)
+        if h is not None and p is not None:
+            facts.paid.setdefault((h.id, p.id, r.purpose, r.period), r.ref)
+            if r.purpose in STANDARD_PURPOSES:
+                facts.received[(h.id, p.id)] = facts.received.get((h.id, p.id), 0) + r.amount_fen
     return out
 
 
@@ -372,19 +398,22 @@ def _facts(s: Session, rows: Sequence[PaymentIn], exclude_batch_ids: Iterable[in
     excluded = list(exclude_batch_ids)
     project_ids = {p.id for p in f.projects.values()}
     for r in _in_chunks(s, lambda chunk: select(ROW.c.household_id, BATCH.c.project_id, BATCH.c.purpose,
-                                                ROW.c.period, ROW.c.ref)
+                                                ROW.c.period, ROW.c.ref, ROW.c.amount_fen)
                         .select_from(ROW.join(BATCH, BATCH.c.id == ROW.c.batch_id))
                         .where(ROW.c.household_id.in_(chunk), ROW.c.status.in_(LIVE_ROW_STATUSES),
-                               ROW.c.reissue_of.is_(None), BATCH.c.id.not_in(excluded) if excluded else True),
+                               BATCH.c.id.not_in(excluded) if excluded else True),
                         household_ids):
         if int(r.project_id) in project_ids:
             f.paid.setdefault((int(r.household_id), int(r.project_id), r.purpose, r.period), r.ref)
+            if r.purpose in STANDARD_PURPOSES:
+                key = (int(r.household_id), int(r.project_id))
+                f.received[key] = f.received.get(key, 0) + int(r.amount_fen)
     return f
 
 
-def _available(s: Session, accounts: Iterable[str]) -> dict[str, list[tuple[str, int]]]:
-    """Per paying account: (fund, balance) in the stated order (first arrival first)."""
-    out: dict[str, list[tuple[str, int]]] = {}
+def _available(s: Session, accounts: Iterable[str]) -> dict[str, list[tuple[str, int, dt.date]]]:
+    """Per paying account: (fund, balance, first arrival) in the stated order (first arrival first)."""
+    out: dict[str, list[tuple[str, int, dt.date]]] = {}
     for code in sorted(set(accounts)):
         acc = s.execute(select(ACCOUNT.c.id).where(ACCOUNT.c.code == code)).scalar()
         if acc is None:
@@ -398,7 +427,7 @@ def _available(s: Session, accounts: Iterable[str]) -> dict[str, list[tuple[str,
             select(FUND.c.code, func.min(POSTING.c.effective_date).label("first"))
             .select_from(POSTING.join(FUND, FUND.c.id == POSTING.c.fund_id))
             .where(POSTING.c.account_id == acc, POSTING.c.amount_fen > 0).group_by(FUND.c.code))}
-        out[code] = [(fund, balances.get(fund, 0)) for fund in fund_order(first_in)]
+        out[code] = [(fund, balances.get(fund, 0), first_in[fund]) for fund in fund_order(first_in)]
     return out
 
 
@@ -416,24 +445,34 @@ class _ToPost:
     row: int | None
 
 
-def _post_rows(s: Session, rows: Sequence[_ToPost], maker_id: int, checker_id: int) -> list[int]:
-    """Post one entry per row (split by fund in the stated order); their seqs, in order. All or nothing."""
+def _post_rows(s: Session, rows: Sequence[_ToPost], maker_id: int, checker_id: int,
+               not_before: dt.date | None = None) -> list[int]:
+    """Post one entry per row (split by fund in the stated order); their seqs, in order. All or nothing.
+
+    An entry is dated on the row's pay date, or `not_before` (the approval) if that is later: money
+    leaves the project only once the batch is approved. A fund pays a row only if its money had arrived
+    by that date, so no as-of balance of the project goes below zero and no statement names a source
+    that was not there yet."""
     pools = _available(s, (credit_account(r.purpose, r.project) for r in rows))
     drafts, labels, problems = [], [], []
     for r in rows:
         paying = credit_account(r.purpose, r.project)
+        on = max(r.paid_on, not_before) if not_before else r.paid_on
         where = f"row {r.row}" if r.row is not None else f"payment {r.ref}"
-        split = split_by_fund(r.amount_fen, pools[paying])
+        pool = pools[paying]
+        usable = [(fund, fen) for fund, fen, first in pool if first <= on]
+        split = split_by_fund(r.amount_fen, usable)
         if split is None:
-            held = sum(max(fen, 0) for _, fen in pools[paying])
+            held = sum(max(fen, 0) for _, fen in usable)
             what = "the implementer's undelivered advance" if r.purpose == "in_kind" else f"project {r.project.code}"
             problems.append(Problem(where, "amount", format_yuan(r.amount_fen),
                                     f"{what} holds {format_money(held)} for the rest of this roll", row=r.row))
             continue
-        parts, pools[paying] = split
-        pools[paying] = list(pools[paying])
+        parts, _ = split
+        taken = dict(parts)
+        pools[paying] = [(fund, fen - taken.get(fund, 0), first) for fund, fen, first in pool]
         drafts.append(flows.payment(
-            f"pay:{r.ref}", r.purpose, debit_account(r.purpose, r.project, r.post_type), paying, parts, r.paid_on,
+            f"pay:{r.ref}", r.purpose, debit_account(r.purpose, r.project, r.post_type), paying, parts, on,
             f"{r.batch_no} {r.payee_name} {PURPOSE_NAMES_ZH[r.purpose]}", r.household_no, maker_id, checker_id))
         labels.append(where)
     if problems:
@@ -455,6 +494,14 @@ def _post_rows(s: Session, rows: Sequence[_ToPost], maker_id: int, checker_id: i
     return seqs
 
 
+def _masked(p: Problem) -> Problem:
+    if p.field.endswith("id_number") and p.value:
+        return dataclasses.replace(p, value=mask_id(p.value))
+    if p.field == "bank_account" and p.value:
+        return dataclasses.replace(p, value=mask_account(p.value))
+    return p
+
+
 def _row_of(where: str) -> int | None:
     head, _, rest = where.partition(" ")
     return int(rest) if head == "row" and rest.isdigit() else None
@@ -462,6 +509,18 @@ def _row_of(where: str) -> int | None:
 
 def _scope(actor: Actor) -> str | None:
     return (actor.township or "").strip() or None
+
+
+_PG_LOCK_KEY = 0x4875696D696E_05  # payments' own advisory lock (ledger.registry holds _01)
+
+
+def _lock(s: Session) -> None:
+    """Preparing queues on one transaction-level lock on PostgreSQL, so that two imports of the same roll
+    (or two re-issues of one row) do not both pass the checks and meet at a unique index: the second
+    waits, then finds the first's rows (a no-op, or a clear refusal). SQLite's BEGIN IMMEDIATE already
+    serialises writers."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(select(func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -511,10 +570,11 @@ def _import_payments(engine: Engine, actor: Actor, rows: Sequence[PaymentIn], de
                                         f"batch {r.batch_no} is {getattr(first, name)} (row {first.row}); one batch "
                                         "is one project's roll of one purpose", row=r.row))
     with unit_of_work(engine) as s:
+        _lock(s)
         checker = history_marks.approver(s, actor, "payments", history.approved_by) if history else None
         existing = {r.ref: r for r in _in_chunks(s, lambda chunk: select(
             ROW.c.ref, BATCH.c.batch_no, HOUSEHOLD.c.household_no, ROW.c.payee_id_number, ROW.c.amount_fen,
-            ROW.c.paid_on, BATCH.c.purpose, ROW.c.period).select_from(
+            ROW.c.paid_on, BATCH.c.purpose, ROW.c.period, BATCH.c.is_history).select_from(
             ROW.join(BATCH, BATCH.c.id == ROW.c.batch_id).outerjoin(HOUSEHOLD, HOUSEHOLD.c.id == ROW.c.household_id))
             .where(ROW.c.ref.in_(chunk)), [r.ref for r in rows])}
         batches = {r.batch_no: r for r in s.execute(select(BATCH.c.id, BATCH.c.batch_no, BATCH.c.status).where(
@@ -530,6 +590,11 @@ def _import_payments(engine: Engine, actor: Actor, rows: Sequence[PaymentIn], de
                                             "this batch is already recorded; new rows go in a new batch", row=r.row))
                 fresh.append(r)
                 continue
+            if bool(old.is_history) != (history is not None):
+                problems.append(Problem(f"row {r.row}", "ref", r.ref, f"ref {r.ref} is already recorded as "
+                                        + ("history" if old.is_history else "today's work (a batch in Huimin)"),
+                                        row=r.row))
+                continue
             mine = (r.batch_no, r.household_no, r.payee_id_number, r.amount_fen, r.paid_on, r.purpose, r.period)
             theirs = tuple(getattr(old, n) for n in _SAME)
             if mine != theirs:
@@ -538,12 +603,7 @@ def _import_payments(engine: Engine, actor: Actor, rows: Sequence[PaymentIn], de
                                         f"{diff} ({theirs[_SAME.index(diff)]})", row=r.row))
         facts = _facts(s, fresh)
         scope = _scope(actor)
-        for r in fresh:
-            problems.extend(row_problems(r, facts, scope))
-            h = facts.households.get(r.household_no or "")
-            p = facts.projects.get(r.project_code)
-            if h is not None and p is not None:  # a second row for the same thing in this very roll
-                facts.paid.setdefault((h.id, p.id, r.purpose, r.period), r.ref)
+        problems.extend(check_rows(fresh, facts, scope))
         if problems:
             problems.sort(key=lambda p: (p.row or 0, p.field))
             raise LedgerRefusal(problems)
@@ -610,11 +670,12 @@ def prepare_advance(engine: Engine, actor: Actor, batch_no: str, ref: str, proje
         p = facts.projects.get(project_code)
         r = PaymentIn(ref, batch_no, project_code, None, None, (p.implementer if p else None) or "", None, amount_fen,
                       on, "advance")
+        _lock(s)
         problems = row_problems(r, facts, _scope(actor))
         old = s.execute(select(ROW.c.ref, ROW.c.amount_fen, BATCH.c.batch_no).select_from(
             ROW.join(BATCH, BATCH.c.id == ROW.c.batch_id)).where(ROW.c.ref == ref)).first()
         if old is not None:
-            if (old.amount_fen, old.batch_no) == (amount_fen, batch_no):
+            if (old.amount_fen, old.batch_no) == (amount_fen, batch_no) and not problems:
                 return _batch_view(s, batch_no)
             problems.append(Problem("advance", "ref", ref, "this ref is already recorded with other details"))
         elif s.execute(select(BATCH.c.id).where(BATCH.c.batch_no == batch_no)).first() is not None:
@@ -636,14 +697,32 @@ def prepare_advance(engine: Engine, actor: Actor, batch_no: str, ref: str, proje
 # Disclosure, approval, rejection
 
 
+def _rows_outside(scope: str, batch_id):
+    """Some row of the batch pays a household of another township than `scope`."""
+    return exists(select(ROW.c.id).select_from(
+        ROW.join(HOUSEHOLD, HOUSEHOLD.c.id == ROW.c.household_id)
+        .join(TOWNSHIP, TOWNSHIP.c.id == HOUSEHOLD.c.township_id))
+        .where(ROW.c.batch_id == batch_id, TOWNSHIP.c.code != scope, TOWNSHIP.c.name != scope))
+
+
+def _batch_visible(actor: Actor):
+    """Township scope of batches: a scoped user's own township's projects, and the batches of county-wide
+    projects that pay only its own township's households (a county-wide roll mixing townships belongs to
+    the county's officers: a township officer would otherwise read and act on other townships' rows)."""
+    scope = _scope(actor)
+    if scope is None:
+        return True
+    return or_(PROJECT.c.township == scope, and_(PROJECT.c.township.is_(None), ~_rows_outside(scope, BATCH.c.id)))
+
+
 def _batch_for_update(s: Session, actor: Actor, batch_no: str):
     stmt = select(BATCH, PROJECT.c.project_code, PROJECT.c.township).select_from(
-        BATCH.join(PROJECT, PROJECT.c.id == BATCH.c.project_id)).where(BATCH.c.batch_no == batch_no)
+        BATCH.join(PROJECT, PROJECT.c.id == BATCH.c.project_id)).where(BATCH.c.batch_no == batch_no,
+                                                                      _batch_visible(actor))
     if s.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update(of=BATCH)
     b = s.execute(stmt).first()
-    scope = _scope(actor)
-    if b is None or (scope is not None and b.township not in (None, scope)):
+    if b is None:
         raise LedgerRefusal([Problem("batch", "batch_no", batch_no, "no such batch")])
     return b
 
@@ -713,12 +792,13 @@ def approve_batch(engine: Engine, actor: Actor, batch_no: str, today: dt.date | 
                             r.bank_account, int(r.amount_fen), r.paid_on, b.purpose, r.period, r.item, r.quantity,
                             r.unit_price_fen, r.row_no) for r in rows]
         facts = _facts(s, inputs, exclude_batch_ids=[b.id])
-        problems = [p for r in inputs for p in row_problems(r, facts)]
+        problems = check_rows(inputs, facts, _scope(actor))
         if problems:
-            raise LedgerRefusal(problems)
+            # The approver reads ID and account numbers in their masked (公示) form only.
+            raise LedgerRefusal([_masked(p) for p in problems])
         to_post = [_ToPost(r.ref, batch_no, r.purpose, facts.projects[r.project_code], r.household_no, r.payee_name,
                            r.amount_fen, r.paid_on, _post_type(facts, r), r.row) for r in inputs]
-        seqs = _post_rows(s, to_post, b.prepared_by, actor.user_id)
+        seqs = _post_rows(s, to_post, b.prepared_by, actor.user_id, not_before=today)
         s.execute(update(ROW).where(ROW.c.id == bindparam("row_id")).values(status="posted",
                                                                           entry_seq=bindparam("seq")),
                   [{"row_id": row.id, "seq": seq} for row, seq in zip(rows, seqs, strict=True)])
@@ -768,24 +848,28 @@ def record_bank_returns(engine: Engine, actor: Actor, returns: Sequence[BankRetu
         seen[r.ref] = r.row
     with unit_of_work(engine) as s:
         rows = {r.ref: r for r in _in_chunks(s, lambda chunk: select(
-            ROW.c.id, ROW.c.ref, ROW.c.status, ROW.c.entry_seq, ROW.c.paid_on, PROJECT.c.township)
+            ROW.c.id, ROW.c.ref, ROW.c.status, ROW.c.entry_seq, ENTRY.c.effective_date.label("posted_on"),
+            PROJECT.c.township, TOWNSHIP.c.code.label("h_code"), TOWNSHIP.c.name.label("h_name"))
             .select_from(ROW.join(BATCH, BATCH.c.id == ROW.c.batch_id)
-                         .join(PROJECT, PROJECT.c.id == BATCH.c.project_id))
+                         .outerjoin(ENTRY, ENTRY.c.seq == ROW.c.entry_seq)
+                         .join(PROJECT, PROJECT.c.id == BATCH.c.project_id)
+                         .outerjoin(HOUSEHOLD, HOUSEHOLD.c.id == ROW.c.household_id)
+                         .outerjoin(TOWNSHIP, TOWNSHIP.c.id == HOUSEHOLD.c.township_id))
             .where(ROW.c.ref.in_(chunk)), seen)}
         scope = _scope(actor)
         todo = []
         for r in returns:
             where = f"row {r.row}" if r.row is not None else f"return {r.ref}"
             row = rows.get(r.ref)
-            if row is None or (scope is not None and row.township not in (None, scope)):
+            if row is None or not _row_in_scope(scope, row):
                 problems.append(Problem(where, "ref", r.ref, "no such payment", row=r.row))
             elif row.status == r.result:
                 continue
             elif row.status != "posted":
                 problems.append(Problem(where, "result", r.result, f"the payment is already {row.status}", row=r.row))
-            elif r.returned_on < row.paid_on:
+            elif r.returned_on < row.posted_on:
                 problems.append(Problem(where, "returned_on", r.returned_on.isoformat(),
-                                        f"before the payment's date {row.paid_on}", row=r.row))
+                                        f"before the payment was posted on {row.posted_on}", row=r.row))
             else:
                 todo.append((r, row))
         if problems:
@@ -814,6 +898,16 @@ def record_bank_returns(engine: Engine, actor: Actor, returns: Sequence[BankRetu
     return summary
 
 
+def _row_in_scope(scope: str | None, row) -> bool:
+    """A payment row a scoped user may act on: its project is its township's or county-wide, and its
+    household (if any) is in its township."""
+    if scope is None:
+        return True
+    if row.township not in (None, scope):
+        return False
+    return row.h_code is None or scope in (row.h_code, row.h_name)
+
+
 def reissue(engine: Engine, actor: Actor, batch_no: str, refs: Sequence[str], paid_on: dt.date,
             memo: str = "") -> BatchView:
     """Pay failed rows again, once, in a new batch, to the account the registry holds now (the officer
@@ -822,18 +916,21 @@ def reissue(engine: Engine, actor: Actor, batch_no: str, refs: Sequence[str], pa
     if not refs:
         raise LedgerRefusal([Problem("reissue", "refs", "", "name the failed payments to pay again")])
     with unit_of_work(engine) as s:
+        _lock(s)
         rows = s.execute(select(ROW, BATCH.c.project_id, BATCH.c.purpose, PROJECT.c.township,
-                                HOUSEHOLD.c.bank_account.label("registry_account"), HOUSEHOLD.c.household_no)
+                                HOUSEHOLD.c.bank_account.label("registry_account"), HOUSEHOLD.c.household_no,
+                                TOWNSHIP.c.code.label("h_code"), TOWNSHIP.c.name.label("h_name"))
                          .select_from(ROW.join(BATCH, BATCH.c.id == ROW.c.batch_id)
                                       .join(PROJECT, PROJECT.c.id == BATCH.c.project_id)
-                                      .outerjoin(HOUSEHOLD, HOUSEHOLD.c.id == ROW.c.household_id))
+                                      .outerjoin(HOUSEHOLD, HOUSEHOLD.c.id == ROW.c.household_id)
+                                      .outerjoin(TOWNSHIP, TOWNSHIP.c.id == HOUSEHOLD.c.township_id))
                          .where(ROW.c.ref.in_(sorted(set(refs))))).all()
         found = {r.ref: r for r in rows}
         scope = _scope(actor)
         problems = []
         for ref in refs:
             r = found.get(ref)
-            if r is None or (scope is not None and r.township not in (None, scope)):
+            if r is None or not _row_in_scope(scope, r):
                 problems.append(Problem(f"payment {ref}", "ref", ref, "no such payment"))
             elif r.status != "failed":
                 problems.append(Problem(f"payment {ref}", "ref", ref, f"the payment is {r.status}, not failed"))
@@ -940,7 +1037,7 @@ def list_batches(engine: Engine, actor: Actor, f: BatchFilter = BatchFilter(), p
                  page_size: int = DEFAULT_PAGE_SIZE) -> Page:
     require(actor, "payment.read")
     page, page_size = clamp_page(page, page_size)
-    stmt = _batch_query().where(_readable_where(actor, PROJECT.c.township))
+    stmt = _batch_query().where(_batch_visible(actor))
     if f.status:
         stmt = stmt.where(BATCH.c.status == f.status)
     if f.project:
@@ -1001,8 +1098,8 @@ def batch_detail(engine: Engine, actor: Actor, batch_no: str, page: int = 1,
     require(actor, "payment.read")
     page, page_size = clamp_page(page, page_size)
     with read_only(engine) as s:
-        r = s.execute(_batch_query().where(BATCH.c.batch_no == batch_no)).first()
-        if r is None or not _readable(actor, r.township):
+        r = s.execute(_batch_query().where(BATCH.c.batch_no == batch_no, _batch_visible(actor))).first()
+        if r is None:
             return None
         rows = s.execute(_rows_query().where(ROW.c.batch_id == r.id).order_by(ROW.c.id)
                          .limit(page_size).offset((page - 1) * page_size)).all()

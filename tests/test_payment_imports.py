@@ -135,7 +135,7 @@ def test_an_xlsx_with_a_bad_row_gives_the_json_shape_exit_2_and_an_error_sheet(e
 
 
 def test_cli_history_import_and_bank_return(engine, county, db_url, tmp_path):  # noqa: F811
-    f = write(tmp_path, "hist.csv", csv_roll(line(1, batch="H1"), line(2, batch="H1")))
+    f = write(tmp_path, "hist.csv", csv_roll(line(1, "2000", batch="H1"), line(2, "2000", batch="H1")))
     env = {"HUIMIN_DATABASE_URL": db_url, "PATH": "/usr/bin:/bin"}
     out = subprocess.run(huimin_cmd() + ["import", "payments", str(f), "--history", "--approved-by", "ap", "--json"],
                          capture_output=True, text=True, env=env)

@@ -211,10 +211,10 @@ def project_balance(engine, code: str, fund: str) -> int:
 
 def test_a_roll_from_draft_to_posted(engine, county):
     u = county
-    summary = prepare(engine, u, roll(300_000, 250_000, 100_000))
+    summary = prepare(engine, u, roll(290_000, 250_000, 100_000))
     assert summary["batches_created"] == 1 and summary["rows_created"] == 3 and summary["entries_posted"] == 0
     view = payments.batch_detail(engine, u["ap"], "B1").batch
-    assert (view.status, view.row_count, view.total_fen, view.prepared_by) == ("draft", 3, 650_000, "fo")
+    assert (view.status, view.row_count, view.total_fen, view.prepared_by) == ("draft", 3, 640_000, "fo")
 
     # The disclosure rule: no approval before the 公示, nor before it has run its days.
     with pytest.raises(LedgerRefusal, match="publish the disclosure"):
@@ -241,12 +241,12 @@ def test_a_roll_from_draft_to_posted(engine, county):
     assert (view.status, view.decided_by) == ("posted", "ap")
     # The split: CENTRAL (arrived first) pays until empty, then TJ: 300,000 + 100,000 from CENTRAL, ...
     assert project_balance(engine, "ROSE", "CENTRAL") == 0
-    assert project_balance(engine, "ROSE", "TJ") == 1_000_000 - 250_000
+    assert project_balance(engine, "ROSE", "TJ") == 1_000_000 - 240_000
     st = payments.household_statement(engine, u["fo"], "0002")
     [line] = st.lines
     assert line.amount_fen == 250_000 and sum(f[2] for f in line.funds) == 250_000
-    assert [(f[0], f[2]) for f in line.funds] == [("CENTRAL", 100_000), ("TJ", 150_000)]
-    assert st.by_fund == (("CENTRAL", "中央衔接资金", 100_000), ("TJ", "天津援疆资金", 150_000))
+    assert [(f[0], f[2]) for f in line.funds] == [("CENTRAL", 110_000), ("TJ", 140_000)]
+    assert st.by_fund == (("CENTRAL", "中央衔接资金", 110_000), ("TJ", "天津援疆资金", 140_000))
     with read_only(engine) as s:
         entries = s.execute(text("SELECT maker_id, checker_id, kind FROM entry WHERE idempotency_key LIKE 'pay:%'"
                                  )).all()
@@ -473,3 +473,90 @@ def test_database_refuses_changing_or_deleting_payments(engine, county):
             with engine.begin() as c:
                 c.execute(text(stmt))
     assert count(engine, ROW) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Found in review: each of these once let money or data through
+
+
+def test_a_reissued_payment_counts_as_paid(engine, county):
+    u = county
+    posted_roll(engine, u, 290_000, 250_000)
+    payments.record_bank_returns(engine, u["fo"], [BankReturnIn("R2", "failed", dt.date(2026, 4, 12))])
+    payments.reissue(engine, u["fo"], "B1-R", ["R2"], dt.date(2026, 4, 20))
+    with pytest.raises(LedgerRefusal, match=r"already paid for this project and period \(ref R2-R\)"):
+        prepare(engine, u, [PaymentIn("X2", "B2", "ROSE", "0002", rid(2), "户主2", card(2), 250_000, PAY_ON,
+                                      "subsidy", "2026-04", row=2)])
+
+
+def test_the_standard_is_per_household_in_total(engine, county):
+    u = county
+    prepare(engine, u, roll(200_000))
+    with pytest.raises(LedgerRefusal, match="with the ¥2,000.00 it has already received"):
+        prepare(engine, u, roll(100_001, batch="B2", prefix="S", period="2026-05"))
+    prepare(engine, u, roll(100_000, batch="B2", prefix="S", period="2026-05"))  # exactly the standard
+
+
+def test_a_township_officer_neither_reads_nor_acts_on_a_county_wide_roll_of_other_townships(engine, county):
+    u = county
+    projects.create_project(engine, u["fo"], ProjectIn("WIDE", "全县项目", "grape", D0, 1_000_000))
+    projects.change_project_status(engine, u["ap"], "WIDE", "approved", "批复")
+    projects.change_project_status(engine, u["fo"], "WIDE", "implementing", "实施")
+    services.allocate(engine, SYSTEM, "a-w", "WIDE", "CENTRAL", 500_000, dt.date(2026, 2, 1))
+    registry.upsert_households(engine, u["fo"], [hh("0009", rid(9), name="户主9", township=B, village="二村")],
+                               create_villages=True)
+    rows = [PaymentIn(f"W{i}", "WB", "WIDE", no, rid(n), f"户主{n}", card(n), 1_000, PAY_ON, "subsidy", "2026-04",
+                      row=i + 1) for i, (no, n) in enumerate((("0001", 1), ("0009", 9)), start=1)]
+    prepare(engine, u, rows)
+    payments.disclose_batch(engine, u["fo"], "WB", TODAY, today=TODAY)
+    payments.approve_batch(engine, u["ap"], "WB", today=dt.date(2026, 4, 11))
+    assert payments.batch_detail(engine, u["fo-b"], "WB") is None
+    assert payments.list_batches(engine, u["fo-b"]).total == 0
+    with pytest.raises(LedgerRefusal, match="no such payment"):
+        payments.record_bank_returns(engine, u["fo-b"], [BankReturnIn("W1", "failed", dt.date(2026, 4, 12))])
+    assert payments.batch_detail(engine, u["fo"], "WB").batch.paid_count == 0
+
+
+def test_the_approver_reads_masked_numbers_in_refusals(engine, county):
+    u = county
+    prepare(engine, u, roll(290_000, 250_000))
+    payments.disclose_batch(engine, u["fo"], "B1", TODAY, today=TODAY)
+    registry.upsert_households(engine, u["fo"], [hh("0002", rid(2), name="户主2", bank=card(22))])
+    with pytest.raises(LedgerRefusal) as exc:
+        payments.approve_batch(engine, u["ap"], "B1", today=dt.date(2026, 4, 11))
+    [p] = exc.value.problems
+    assert p.field == "bank_account" and card(2) not in p.value and p.value.endswith(card(2)[-4:])
+
+
+def test_money_leaves_on_approval_and_only_from_funds_already_there(engine, county):
+    u = county
+    projects.create_project(engine, u["fo"], ProjectIn("LATE", "后到资金项目", "grape", D0, 1_000_000))
+    projects.change_project_status(engine, u["ap"], "LATE", "approved", "批复")
+    projects.change_project_status(engine, u["fo"], "LATE", "implementing", "实施")
+    services.allocate(engine, SYSTEM, "l-c", "LATE", "CENTRAL", 1_000, dt.date(2026, 2, 1))
+    services.receive_fund(engine, SYSTEM, "rt-late", "TJ", 5_000, dt.date(2026, 5, 20))
+    services.allocate(engine, SYSTEM, "l-t", "LATE", "TJ", 5_000, dt.date(2026, 6, 1))
+    mark = HistoryMark("ap", "e" * 64)
+    early = [PaymentIn("E1", "HL", "LATE", "0001", rid(1), "户主1", card(1), 3_000, dt.date(2026, 3, 1), "subsidy",
+                       "2026-03", row=2)]
+    with pytest.raises(LedgerRefusal, match="holds ¥10.00"):  # TJ had not arrived on 1 March
+        payments.import_payments(engine, SYSTEM, early, declared_count=None, declared_total_fen=None, history=mark)
+    late = [PaymentIn("E2", "HL2", "LATE", "0001", rid(1), "户主1", card(1), 3_000, dt.date(2026, 6, 2), "subsidy",
+                      "2026-06", row=2)]
+    payments.import_payments(engine, SYSTEM, late, declared_count=None, declared_total_fen=None, history=mark)
+    # A roll approved after its pay date leaves the project on the day it was approved.
+    prepare(engine, u, roll(1_000))
+    payments.disclose_batch(engine, u["fo"], "B1", TODAY, today=TODAY)
+    payments.approve_batch(engine, u["ap"], "B1", today=dt.date(2026, 4, 20))
+    with read_only(engine) as s:
+        on = s.execute(text("SELECT effective_date FROM entry WHERE idempotency_key = 'pay:R1'")).scalar_one()
+    assert str(on) == "2026-04-20"
+
+
+def test_history_does_not_adopt_todays_work(engine, county):
+    u = county
+    rows = roll(1_000)
+    prepare(engine, u, rows)
+    with pytest.raises(LedgerRefusal, match="already recorded as today's work"):
+        payments.import_payments(engine, SYSTEM, rows, declared_count=None, declared_total_fen=None,
+                                 history=HistoryMark("ap", "d" * 64))

@@ -94,8 +94,8 @@ def seed_batches(world) -> Seeded:
     prepare(world, [row(1, s.posted, 1_500_00, "2026-03"), row(2, s.posted, 1_000_00, "2026-03")])
     payments.disclose_batch(e, fo, s.posted, back)
     payments.approve_batch(e, ap, s.posted)
-    payments.record_bank_returns(e, fo, [BankReturnIn(s.paid_ref, "paid", dt.date(2026, 3, 12)),
-                                         BankReturnIn(s.failed_ref, "failed", dt.date(2026, 3, 12), "账户已销户")])
+    payments.record_bank_returns(e, fo, [BankReturnIn(s.paid_ref, "paid", today),
+                                         BankReturnIn(s.failed_ref, "failed", today, "账户已销户")])
     prepare(world, [row(3, s.disclosed, 800_00, "2026-03")])
     payments.disclose_batch(e, fo, s.disclosed, back)
     prepare(world, [row(4, s.draft, 500_00, "2026-03")])

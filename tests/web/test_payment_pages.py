@@ -235,7 +235,7 @@ def test_bank_return_upload_and_reissue_of_failed_rows(world):
     payments.approve_batch(e, actor(world, "approver"), s.disclosed)
     fo = world.signed_in("finance_officer")
     token = csrf_of(fo)
-    returns = f"ref,result,returned_on,note\n{s.disclosed}-3,failed,2026-03-13,卡号错误\n"
+    returns = f"ref,result,returned_on,note\n{s.disclosed}-3,failed,{dt.date.today()},卡号错误\n"
     r = upload(fo, "bank_returns", returns, token, dry_run="true")
     assert r.status_code == 200 and 'id="import-ok"' in r.text
     assert count(e, PaymentRow, PaymentRow.__table__.c.status == "failed") == 1  # only the seeded one
