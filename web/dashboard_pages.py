@@ -24,16 +24,13 @@ from api.deps import EngineDep
 from ledger import dashboard
 from ledger.money import format_money, format_yuan
 from web.deps import CurrentUser, page_allowed
+from web.i18n import N_
 from web.i18n import gettext as _
 from web.ledger_pages import DateText, export_format, export_links, export_response, parse_date
 from web.routes import render
 
 router = APIRouter(include_in_schema=False)
 
-
-def N_(message: str) -> str:
-    """Marks a message id for extraction; no translation here."""
-    return message
 
 
 # Industry keys (DESIGN §5) that the page shows through `| t`; listed so that extraction finds them.

@@ -34,6 +34,11 @@ def catalogue(locale: str) -> dict[str, str]:
     return {m.id: m.string for m in cat if m.id and isinstance(m.id, str) and m.string}
 
 
+def N_(message: str) -> str:
+    """Marks a message id for extraction (labels in tables of module constants); translated where shown."""
+    return message
+
+
 def gettext(message: str) -> str:
     return catalogue(current_locale.get()).get(message, message)
 

@@ -21,15 +21,12 @@ from api.deps import EngineDep
 from ledger import queries, reports, services
 from ledger.permissions import Actor, allowed
 from web.deps import CurrentUser, csrf_protect, page_allowed
+from web.i18n import N_
 from web.i18n import gettext as _
 from web.routes import render
 
 router = APIRouter(include_in_schema=False)
 
-
-def N_(message: str) -> str:
-    """Marks a message id for extraction (pybabel's default keywords include N_); no translation here."""
-    return message
 
 
 # Keys that templates show through `_(key)`: roles, entry kinds, account types, entry statuses.

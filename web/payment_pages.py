@@ -38,6 +38,7 @@ from ledger.models import BATCH_STATUSES, PAYMENT_PURPOSES
 from ledger.permissions import Actor, allowed
 from ledger.users import SessionView
 from web.deps import CurrentUser, csrf_protect, optional_session, page_allowed
+from web.i18n import N_
 from web.i18n import gettext as _
 from web.ledger_pages import (
     MAX_PAGE,
@@ -56,10 +57,6 @@ from web.routes import render
 
 router = APIRouter(include_in_schema=False)
 
-
-def N_(message: str) -> str:
-    """Marks a message id for extraction; no translation here."""
-    return message
 
 
 PURPOSE_NAMES = {"subsidy": N_("Industry subsidy"), "wage": N_("Public-welfare-post wage"),

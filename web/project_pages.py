@@ -32,6 +32,7 @@ from ledger.models import ALLOCATION_STATUSES, PROJECT_INDUSTRIES, PROJECT_STATU
 from ledger.money import MoneyError, parse_yuan_strict
 from ledger.permissions import Actor, allowed
 from web.deps import CurrentUser, csrf_protect, page_allowed
+from web.i18n import N_
 from web.i18n import gettext as _
 from web.ledger_pages import (
     MAX_PAGE,
@@ -49,10 +50,6 @@ from web.routes import render
 
 router = APIRouter(include_in_schema=False)
 
-
-def N_(message: str) -> str:
-    """Marks a message id for extraction; no translation here."""
-    return message
 
 
 STATUS_NAMES = {

@@ -43,6 +43,7 @@ from ledger.journal import LedgerRefusal
 from ledger.money import MoneyError, parse_yuan_strict
 from ledger.permissions import Actor, allowed
 from web.deps import CurrentUser, csrf_protect, page_allowed
+from web.i18n import N_
 from web.i18n import gettext as _
 from web.ledger_pages import MAX_PAGE, PLAIN, export_response, html_or_partial, pager, url_with
 from web.masking import FULL_ID_ROLES  # who sees full ID and account numbers: one rule for pages and API
@@ -51,10 +52,6 @@ from web.routes import render
 
 router = APIRouter(include_in_schema=False)
 
-
-def N_(message: str) -> str:
-    """Marks a message id for extraction; no translation here."""
-    return message
 
 
 STATUS_NAMES = {

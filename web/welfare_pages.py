@@ -32,6 +32,7 @@ from ledger.journal import LedgerRefusal
 from ledger.models import WELFARE_POST_TYPES
 from ledger.permissions import Actor, allowed
 from web.deps import CurrentUser, csrf_protect, page_allowed
+from web.i18n import N_
 from web.i18n import gettext as _
 from web.ledger_pages import (
     MAX_PAGE,
@@ -50,10 +51,6 @@ from web.routes import render
 
 router = APIRouter(include_in_schema=False)
 
-
-def N_(message: str) -> str:
-    """Marks a message id for extraction; no translation here."""
-    return message
 
 
 POST_TYPE_NAMES = {"general": N_("General public-welfare post"), "forest": N_("Forest ranger"),
