@@ -45,6 +45,7 @@ from api.schemas import (
     FundFiguresOut,
     FundIn,
     FundOut,
+    FundSourceOut,
     IdleBalanceOut,
     IdleListOut,
     Industry,
@@ -58,6 +59,7 @@ from api.schemas import (
     ProjectPageOut,
     ProjectStatusName,
     ReceiptIn,
+    ReceiptOut,
     RefusalOut,
     RejectIn,
     RequestStatus,
@@ -199,6 +201,17 @@ def trial_balance(actor: ApiActor, engine: EngineDep, as_of: QDate = None) -> Tr
     rows = services.trial_balance(engine, actor, as_of)
     return TrialBalanceOut(as_of=as_of or dt.date.today(), rows=[
         TrialBalanceRowOut(account=r.account, fund=r.fund, balance=yuan(r.balance_fen)) for r in rows])
+
+
+@router.get("/funds", tags=["funds"], response_model=list[FundSourceOut], responses=READ)
+def fund_sources(actor: ApiActor, engine: EngineDep) -> list[FundSourceOut]:
+    """Every fund source: what it sent into the pool (with its receipts and document number), what has
+    been allocated from it, what the pool still holds of it."""
+    return [FundSourceOut(code=f.code, name=f.name, kind=f.kind, document_no=f.document_no,
+                          received=yuan(f.received_fen), allocated=yuan(f.allocated_fen), in_pool=yuan(f.in_pool_fen),
+                          receipts=[ReceiptOut(seq=r.seq, received_on=r.received_on, amount=yuan(r.amount_fen),
+                                               memo=r.memo, kind=r.kind) for r in f.receipts])
+            for f in services.fund_sources(engine, actor)]
 
 
 @router.get("/accounts/{code}/statement", tags=["reports"], response_model=StatementOut,

@@ -225,6 +225,25 @@ class TrialBalanceOut(Out):
     rows: list[TrialBalanceRowOut]
 
 
+class ReceiptOut(Out):
+    seq: int
+    received_on: dt.date
+    amount: str
+    memo: str
+    kind: str
+
+
+class FundSourceOut(Out):
+    code: str
+    name: str
+    kind: str
+    document_no: str | None
+    received: str
+    allocated: str
+    in_pool: str
+    receipts: list[ReceiptOut]
+
+
 class FundBalanceOut(Out):
     fund: str
     balance: str

@@ -84,3 +84,21 @@ def trial_balance_totals(rows: Iterable) -> Totals:
 def entry_totals(postings: Iterable) -> Totals:
     """Per-fund debit and credit totals of an entry's postings (anything with .fund and .amount_fen)."""
     return fund_totals((p.fund, p.amount_fen) for p in postings)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceTotals:
+    received_fen: int
+    allocated_fen: int
+    in_pool_fen: int
+
+
+def fund_source_totals(sources: Iterable) -> SourceTotals:
+    """The county's totals over its fund sources (each with received_fen, allocated_fen, in_pool_fen)."""
+    received = allocated = in_pool = 0
+    for f in sources:
+        received += f.received_fen
+        allocated += f.allocated_fen
+        in_pool += f.in_pool_fen
+    assert received == allocated + in_pool
+    return SourceTotals(received, allocated, in_pool)

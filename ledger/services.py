@@ -23,7 +23,7 @@ from ledger.history import HISTORY, HistoryMark
 from ledger.history import approver as history_approver
 from ledger.history import mark as history_mark
 from ledger.imports.journal_lines import MAX_FILE_BYTES, MAX_LINES, parse_line
-from ledger.journal import LedgerRefusal, Posted
+from ledger.journal import ACCOUNT, ENTRY, POSTING, LedgerRefusal, Posted
 from ledger.models import Fund, PeriodClose, VerificationRun, utcnow
 from ledger.money import fen_to_yuan, format_yuan
 from ledger.permissions import Actor, require
@@ -480,7 +480,7 @@ def _yuan(fen: int) -> Decimal:
 def export_list(engine: Engine, actor: Actor, list_name: str, fmt: str, params: dict) -> tuple[str, bytes]:
     """Export a whole list (not just the page on screen) as XLSX or CSV; audited.
 
-    list_name: journal | trial_balance | statement | audit. Returns (file name, bytes).
+    list_name: journal | trial_balance | statement | funds | audit. Returns (file name, bytes).
     """
     if fmt not in EXPORT_FORMATS:
         raise _refuse("export", "format", fmt, "format must be xlsx or csv")
@@ -509,6 +509,11 @@ def export_list(engine: Engine, actor: Actor, list_name: str, fmt: str, params: 
                        "amount 金额", "balance 余额"]
             rows = [[ln.effective_date, ln.seq, ln.kind, ln.memo, ln.fund, ln.party, _yuan(ln.amount_fen),
                      _yuan(ln.running_fen)] for ln in st.lines.items]
+        elif list_name == "funds":
+            headers = ["fund 资金编码", "name 资金名称", "kind 资金性质", "document_no 指标文号",
+                       "received 到位金额", "allocated 已安排", "in_pool 资金池结余"]
+            rows = [[f.code, f.name, f.kind, f.document_no, _yuan(f.received_fen), _yuan(f.allocated_fen),
+                     _yuan(f.in_pool_fen)] for f in fund_sources(engine, actor)]
         elif list_name == "audit":
             page = queries.list_audit(s, params["filter"], limit_all=cap)
             headers = ["id", "at 时间", "actor 操作人", "action 操作", "object 对象", "object_id 编号",
@@ -622,4 +627,63 @@ def history_marked(session: Session, seqs: list[int]) -> set[int]:
     for chunk in bulk.chunks(sorted(set(seqs))):
         out.update(int(r[0]) for r in session.execute(select(HISTORY.c.entry_seq)
                                                       .where(HISTORY.c.entry_seq.in_(chunk))))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Fund sources (资金来源): what each source sent, with its document numbers, and where it is now
+
+
+MAX_RECEIPTS_PER_FUND = 500  # a source sends a few tranches a year
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptView:
+    seq: int
+    received_on: dt.date
+    amount_fen: int  # negative for a reversal of a receipt
+    memo: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class FundSourceView:
+    code: str
+    name: str
+    kind: str
+    document_no: str | None
+    received_fen: int  # net of reversals
+    in_pool_fen: int  # not yet allocated to a project
+    receipts: tuple[ReceiptView, ...]
+
+    @property
+    def allocated_fen(self) -> int:
+        """Given out of the pool (to projects, the risk fund, or re-designated): received minus what is left."""
+        return self.received_fen - self.in_pool_fen
+
+
+def fund_sources(engine: Engine, actor: Actor) -> list[FundSourceView]:
+    """Every fund source with its receipts (资金到位) into the pool, newest last; stored balances for the
+    totals, the pool's postings (an index range per fund) for the receipts."""
+    require(actor, "journal.read")
+    with read_only(engine) as s:
+        funds = s.execute(select(FUND.c.id, FUND.c.code, FUND.c.name, FUND.c.kind, FUND.c.document_no)
+                          .order_by(FUND.c.code)).all()
+        pool = s.execute(select(ACCOUNT.c.id).where(ACCOUNT.c.code == flows.POOL)).scalar()
+        out = []
+        for f in funds:
+            income = s.execute(select(ACCOUNT.c.id).where(
+                ACCOUNT.c.code == flows.transfer_income_account(f.code))).scalar()
+            received = -journal.account_balance(s, income, f.id) if income is not None else 0
+            in_pool = journal.account_balance(s, pool, f.id) if pool is not None else 0
+            receipts: tuple[ReceiptView, ...] = ()
+            if income is not None:
+                rows = s.execute(select(ENTRY.c.seq, ENTRY.c.effective_date, ENTRY.c.memo, ENTRY.c.kind,
+                                        POSTING.c.amount_fen)
+                                 .select_from(POSTING.join(ENTRY, ENTRY.c.seq == POSTING.c.entry_seq))
+                                 .where(POSTING.c.account_id == income, POSTING.c.fund_id == f.id)
+                                 .order_by(POSTING.c.effective_date, ENTRY.c.seq).limit(MAX_RECEIPTS_PER_FUND)).all()
+                receipts = tuple(ReceiptView(int(r.seq), r.effective_date, -int(r.amount_fen), r.memo, r.kind)
+                                 for r in rows)
+            out.append(FundSourceView(f.code, f.name, f.kind, f.document_no, received, in_pool, receipts))
     return out

@@ -274,6 +274,28 @@ def trial_balance_export(engine: EngineDep, actor: CurrentUser,
 
 
 # ---------------------------------------------------------------------------------------------
+# Fund sources
+
+
+@router.get("/funds", response_class=HTMLResponse)
+def funds(request: Request, engine: EngineDep, actor: CurrentUser) -> Response:
+    _require_journal(actor)
+    sources = services.fund_sources(engine, actor)
+    total = reports.fund_source_totals(sources)
+    return render(request, "funds.html", {"sources": sources, "total": total,
+                                          "exports": export_links("/funds/export", {})})
+
+
+@router.get("/funds/export")
+def funds_export(engine: EngineDep, actor: CurrentUser,
+                 format: Annotated[str, Query(max_length=8)] = "xlsx") -> Response:
+    page_allowed(actor, "journal.export")
+    fmt = export_format(format)
+    name, data = services.export_list(engine, actor, "funds", fmt, {})
+    return export_response(name, data, fmt)
+
+
+# ---------------------------------------------------------------------------------------------
 # Account statement
 
 
