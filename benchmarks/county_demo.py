@@ -106,7 +106,7 @@ def setup_main(spec: dict) -> None:
 
     households, rows, seed = spec["households"], spec["rows"], spec["seed"]
     persons = max(households, round(households * PERSONS_PER_HOUSEHOLD))
-    county = generate_county(Scale("bench", 15, 218, households, persons, 1.0), seed)
+    county = generate_county(Scale("bench", 15, 218, households, persons, 20), seed)
     engine = get_engine()
     for name, role in ((FINANCE_USER, "finance_officer"), (APPROVER_USER, "approver")):
         users.create_user(engine, SYSTEM, name, role, secrets.token_urlsafe(24), display_name=name)

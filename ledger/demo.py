@@ -108,12 +108,12 @@ class Scale:
     villages: int
     households: int
     persons: int
-    factor: float  # of the county's programmes (industries' households, posts)
+    twentieths: int  # of the county's programmes (industries' households, posts), in 1/20 steps
 
 
 SCALES = {
-    "county": Scale("county", 15, 218, 31_943, 123_717, 1.0),
-    "town": Scale("town", 2, 11, 1_600, 6_190, 0.05),
+    "county": Scale("county", 15, 218, 31_943, 123_717, 20),
+    "town": Scale("town", 2, 11, 1_600, 6_190, 1),
 }
 
 
@@ -221,7 +221,7 @@ def generate_county(scale: Scale, seed: int) -> County:
 
 
 def scaled(n: int, scale: Scale) -> int:
-    return max(1, round(n * scale.factor))
+    return max(1, (n * scale.twentieths + 10) // 20)  # integer arithmetic, half up
 
 
 # ---------------------------------------------------------------------------------------------
