@@ -1,7 +1,7 @@
 """Browser fixtures: a live `huimin serve` on a fresh demo database, and the system Chromium.
 
 The server is a real subprocess (the same command an officer runs), on a free port, over a
-SQLite file in a temporary folder: `huimin demo` builds the synthetic journal, then one user per
+SQLite file in a temporary folder: `huimin demo` builds the town demo county, then one user per
 role is added with `huimin users add`. Playwright (pytest-playwright's `page` fixture) drives
 Debian's Chromium at /usr/bin/chromium; no browser is ever downloaded. Without that binary the
 browser tests are skipped (CI installs it).

@@ -36,7 +36,7 @@ FORBIDDEN_PAGE = {
     "inspector": "/admin/users",
     "admin": "/journal",
 }
-FILTER_KIND = "fund_received"  # the demo journal has a handful of these among ~2,000 entries
+FILTER_KIND = "fund_received"  # the town demo has ten receipts among ~4,300 entries
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 CJK = re.compile(r"[\u4e00-\u9fff]")
 TIMEOUT_MS = 10_000
