@@ -13,7 +13,7 @@
    officer and an approver, one fund received, one county-wide subsidy project created, approved and
    implementing, with enough allocated. It writes the roll as a §8 payments CSV: every household ×
    as many months as --rows needs (default 25,000 × 4 = 100,000 rows), each passing every check
-   (payee = the head, account = the household's 一卡通 card, amount ≤ the project's standard).
+   (payee = the head, account = the household's 一卡通 card, amounts within the project's standard per household).
 3. huimin: times `huimin import payments ROLL.csv --history --approved-by APPROVER --json` as a
    subprocess on a copy of the set-up database: process start, reading and checking the sheet, every
    row against the registry and the project, one hash-chained entry per row, the history marks, the
@@ -52,12 +52,12 @@ import secrets
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from _common import Run, counts, huimin_env, run  # noqa: E402  (benchmarks/ is the script's folder)
 
 BIN = Path(sys.executable).parent
 SCRIPT = str(Path(__file__).resolve())
@@ -73,7 +73,9 @@ PERSONS_PER_HOUSEHOLD = 123_717 / 31_943  # the reference county's (DESIGN.md §
 YEAR = 2026
 PROJECT = f"XM-{YEAR}-BENCH"
 INDUSTRY = "grape"  # a county-wide subsidy programme; any household may be paid
-STANDARD_FEN = 150_000  # ¥1,500.00 per household and month
+MONTHLY_FEN = 150_000  # ¥1,500.00 at most per household and month
+# The project's standard is per household in total (ledger.payments): a year of monthly payments fits.
+STANDARD_FEN = MONTHLY_FEN * MAX_PERIODS
 FUND = "CENTRAL"
 FINANCE_USER, APPROVER_USER = "bench-finance", "bench-approver"
 HEADERS = ("ref", "batch_no", "project_code", "household_no", "payee_id_number", "payee_name", "bank_account",
@@ -125,7 +127,7 @@ def setup_main(spec: dict) -> None:
             if len(roll) == rows:
                 break
             pid, name, card = county.heads[no]
-            amount = STANDARD_FEN - rng.randrange(0, 50_001)  # ¥1,000.00 to ¥1,500.00
+            amount = MONTHLY_FEN - rng.randrange(0, 50_001)  # ¥1,000.00 to ¥1,500.00
             roll.append((f"BP{month:02d}-{no}", f"BENCH-{YEAR}-{month:02d}", PROJECT, no, pid, name, card,
                          _yuan(amount), dt.date(YEAR, month, 15).isoformat(), "subsidy", f"{YEAR}-{month:02d}"))
     total = sum(_fen(r[7]) for r in roll)
@@ -306,46 +308,6 @@ def schema_floor_main(db: Path, roll: Path, chunk: int) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Running and timing subprocesses
-
-
-@dataclass
-class Run:
-    seconds: float
-    cpu_seconds: float  # user + system
-    max_rss_mib: float
-    stdout: str
-    stderr: str
-    returncode: int
-
-
-def run(cmd: list[str], env: dict[str, str], cwd: Path, check: bool = True) -> Run:
-    out_path, err_path = cwd / ".stdout", cwd / ".stderr"
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    r = Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
-            out_path.read_text("utf-8", "replace"), err_path.read_text("utf-8", "replace"), proc.returncode)
-    if check and r.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} exited {r.returncode}:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
-    return r
-
-
-def huimin_env(db: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env["HUIMIN_DATABASE_URL"] = f"sqlite:///{db}"
-    return env
-
-
-def counts(db: Path, tables: tuple[str, ...]) -> dict[str, int]:
-    con = sqlite3.connect(db)
-    try:
-        # Table names come from the fixed tuples in this file, never from input.
-        return {t: con.execute("SELECT COUNT(*) FROM " + t).fetchone()[0] for t in tables}  # noqa: S608
-    finally:
-        con.close()
 
 
 def copy_db(src: Path, dst: Path) -> Path:
