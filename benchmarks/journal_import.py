@@ -1,6 +1,6 @@
 """Journal import against the raw SQLite floor (DESIGN.md §11), side by side in one run.
 
-    python benchmarks/journal_import.py [--entries 100000] [--runs 1] [--no-peer]
+    python benchmarks/journal_import.py [--entries 100000] [--runs 1] [--no-peer] [--ablation]
 
 1. Generates a synthetic journal (ledger.synthetic) as JSON Lines in a temporary directory.
 2. huimin: `huimin db upgrade` on a fresh SQLite file (not timed), then times
@@ -12,6 +12,8 @@
 4. schema floor (for the reader; not the target): the same raw sqlite3 inserts into huimin's own
    migrated schema (its indexes, foreign keys, append-only triggers and the seal), with no Python
    checks and a plain SHA-256 of each line as its hash. It shows what the schema itself costs.
+   With --ablation it runs again with the triggers (and so the seal), then the foreign keys, then
+   the secondary indexes taken away, cumulatively, to show what each guarantee costs.
 5. Verifies the imported database with `huimin verify` (timed separately, not in the ratio), so
    the speed cannot come from skipped work.
 6. Peer (unless --no-peer): `huimin export beancount` (not timed), then times Beancount's
@@ -122,20 +124,43 @@ _ROOT_TYPES = {"Assets": "asset", "Liabilities": "liability", "Equity": "equity"
 _LIMITED = ("Assets:Treasury:", "Assets:Project:", "Assets:Advance:", "Assets:RiskFund:")
 
 
-def schema_floor_main(db: Path, journal: Path, chunk: int) -> None:
-    """The same rows into huimin's migrated schema with raw sqlite3: no Python checks at all."""
+# The ablation (--ablation): what is left of the schema floor's cost as its guarantees are taken
+# away one after another, on a throwaway copy, as a database administrator could. Cumulative.
+ABLATION_STEPS = ("triggers", "foreign_keys", "secondary_indexes")
+_SECONDARY_INDEXES = ("ix_entry_kind", "ix_entry_effective_date", "ix_posting_account_fund_date",
+                      "ix_posting_effective_date", "ix_posting_entry")
+
+
+def schema_floor_main(db: Path, journal: Path, chunk: int, without: frozenset[str] = frozenset()) -> None:
+    """The same rows into huimin's migrated schema with raw sqlite3: no Python checks at all.
+
+    `without` takes guarantees away for the ablation: "triggers" (every trigger on entry and
+    posting dropped; entries go in as posted, no seal), "foreign_keys" (the pragma off),
+    "secondary_indexes" (the non-unique indexes on entry and posting dropped). The unique
+    indexes (idempotency key, hash, reverses) stay: they are part of the tables."""
+    assert without <= set(ABLATION_STEPS), without
+    sealed = "triggers" not in without
     accounts, first_day, funds, entries, postings, raws = _read(journal, with_lines=True)
     recorded = time.strftime("%Y-%m-%d %H:%M:%S.000000", time.gmtime())
     rows, prev = [], "0" * 64
     for (seq, key, day, kind, memo), raw in zip(entries, raws, strict=True):
         h = hashlib.sha256(prev.encode() + raw).hexdigest()
-        rows.append((seq, day, recorded, kind, memo, key, hashlib.sha256(raw).hexdigest(), None, 1, None, "pending",
-                     prev, h))
+        rows.append((seq, day, recorded, kind, memo, key, hashlib.sha256(raw).hexdigest(), None, 1, None,
+                     "pending" if sealed else "posted", prev, h))
         prev = h
     con = sqlite3.connect(db, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "temp_store=MEMORY",
+    fks = "OFF" if "foreign_keys" in without else "ON"
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", f"foreign_keys={fks}", "temp_store=MEMORY",
                    "cache_size=-65536"):
         con.execute("PRAGMA " + pragma)
+    # Names come from sqlite_master of this throwaway copy and from the fixed tuple above.
+    if not sealed:
+        for (name,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                   "AND tbl_name IN ('entry', 'posting')").fetchall():
+            con.execute(f'DROP TRIGGER "{name}"')
+    if "secondary_indexes" in without:
+        for name in _SECONDARY_INDEXES:
+            con.execute(f'DROP INDEX "{name}"')
     con.execute("BEGIN IMMEDIATE")
     con.executemany("INSERT INTO fund (id, code, name, kind, created_at) VALUES (?, ?, ?, 'unclassified', ?)",
                     [(i, c, c, recorded) for c, i in funds.items()])
@@ -155,7 +180,8 @@ def schema_floor_main(db: Path, journal: Path, chunk: int) -> None:
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", part)
         con.executemany("INSERT INTO posting (entry_seq, account_id, fund_id, amount_fen, party, effective_date) "
                         "VALUES (?, ?, ?, ?, ?, ?)", postings[p:end])
-        con.execute("UPDATE entry SET status = 'posted' WHERE seq BETWEEN ? AND ?", (part[0][0], last))
+        if sealed:
+            con.execute("UPDATE entry SET status = 'posted' WHERE seq BETWEEN ? AND ?", (part[0][0], last))
         p = end
     con.execute("INSERT INTO balance (account_id, fund_id, balance_fen, version, last_seq, non_negative) "
                 "SELECT p.account_id, p.fund_id, SUM(p.amount_fen), 1, MAX(p.entry_seq), "
@@ -186,13 +212,18 @@ def main() -> None:
     ap.add_argument("--no-peer", action="store_true", help="skip Beancount's bean-check")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory and print it")
     ap.add_argument("--floor", nargs=2, metavar=("DB", "FILE"), help=argparse.SUPPRESS)
+    ap.add_argument("--ablation", action="store_true",
+                    help="also run the schema floor with its triggers, foreign keys and secondary indexes "
+                         "taken away one after another (cumulative), to show where the schema's cost lies")
     ap.add_argument("--schema-floor", nargs=2, metavar=("DB", "FILE"), help=argparse.SUPPRESS)
+    ap.add_argument("--without", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.floor:
         floor_main(Path(args.floor[0]), Path(args.floor[1]))
         return
     if args.schema_floor:
-        schema_floor_main(Path(args.schema_floor[0]), Path(args.schema_floor[1]), 10_000)
+        without = frozenset(w for w in args.without.split(",") if w)
+        schema_floor_main(Path(args.schema_floor[0]), Path(args.schema_floor[1]), 10_000, without)
         return
 
     from ledger.synthetic import write_journal
@@ -236,6 +267,19 @@ def main() -> None:
                                      dict(os.environ), tmp))
             assert counts(schema_db, tuple(want)) == want
 
+        # The ablation: each step keeps the ones before it (cumulative), medians over --runs.
+        ablation: list[tuple[str, list[Run]]] = []
+        for k in range(len(ABLATION_STEPS) if args.ablation else 0):
+            without = ",".join(ABLATION_STEPS[:k + 1])
+            step_runs: list[Run] = []
+            for i in range(args.runs):
+                step_db = tmp / f"ablation-{k}-{i}.db"
+                run([huimin, "db", "upgrade"], huimin_env(step_db), tmp)
+                step_runs.append(run([sys.executable, SCRIPT, "--schema-floor", str(step_db), str(journal),
+                                      "--without", without], dict(os.environ), tmp))
+                assert counts(step_db, tuple(want)) == want
+            ablation.append((without, step_runs))
+
         assert counts(db, tuple(want)) == want
         v = run([huimin, "verify", "--json"], huimin_env(db), tmp, check=False)
         verdict = json.loads(v.stdout)
@@ -271,6 +315,15 @@ def main() -> None:
         print(f"ratio schema floor / floor:  {t_schema / t_floor:5.2f}×  (what the schema alone costs)")
         if t_bean is not None:
             print(f"ratio import / bean-check:   {t_import / t_bean:5.2f}×  (target < 1×)")
+        if ablation:
+            print("\nablation: the schema floor as its guarantees are taken away (cumulative)")
+            print(f"{'taken away':<48} {'wall s':>8} {'CPU s':>8} {'/ floor':>8}")
+            print(f"{'nothing (the schema floor)':<48} {t_schema:>8.2f} {med(schema_floors)[1]:>8.2f} "
+                  f"{t_schema / t_floor:>7.2f}×")
+            for without, step_runs in ablation:
+                sec, cpu, _ = med(step_runs)
+                label = " + ".join(w.replace("_", " ") for w in without.split(","))
+                print(f"{label:<48} {sec:>8.2f} {cpu:>8.2f} {sec / t_floor:>7.2f}×")
         print(f"verify: {'ok' if verdict['ok'] else 'FAILED'} — {verdict['entries_checked']:,} entries checked, "
               f"head {verdict['head_seq']} {verdict['head_hash'][:16]}…")
         print()
