@@ -475,6 +475,56 @@ def test_database_refuses_changing_or_deleting_payments(engine, county):
     assert count(engine, ROW) == 1
 
 
+def _refused(engine, stmt: str, **params) -> None:
+    with pytest.raises(DBAPIError):
+        with engine.begin() as c:
+            c.execute(text(stmt), params)
+
+
+def test_database_freezes_a_published_disclosure_and_the_banks_answer(engine, county):
+    """Migration 0006: what the services never do, the database refuses too (as a DBA could try)."""
+    u = county
+    posted_roll(engine, u, 300_000, 250_000)  # households 1 and 2, batch B1
+    payments.record_bank_returns(engine, u["fo"], [BankReturnIn("R1", "paid", dt.date(2026, 4, 12), row=2),
+                                                   BankReturnIn("R2", "failed", dt.date(2026, 4, 12), "已销户", row=3)])
+    prepare(engine, u, [PaymentIn("O3", "OPEN", "ROSE", "0003", rid(3), "户主3", card(3), 100_000, PAY_ON, "subsidy",
+                                  "2026-04", row=2)])
+    # A household batch is not marked disclosed, nor posted, without a published 公示 ...
+    _refused(engine, "UPDATE payment_batch SET status = 'disclosed' WHERE batch_no = 'OPEN'")
+    _refused(engine, "UPDATE payment_batch SET status = 'posted', decided_by = :ap WHERE batch_no = 'OPEN'",
+             ap=u.ids["ap"])
+    # ... nor written straight in as posted (only history and re-issues are).
+    insert = ("INSERT INTO payment_batch (batch_no, project_id, purpose, status, declared_count, "
+              "declared_total_fen, memo, is_history, is_reissue, prepared_by, prepared_at, disclosure_days) "
+              "SELECT :no, project_id, 'subsidy', :status, 1, 1, '', :f, :f, prepared_by, prepared_at, 0 "
+              "FROM payment_batch WHERE batch_no = 'OPEN'")
+    _refused(engine, insert, no="FAKE", status="posted", f=False)
+    with engine.begin() as c:  # the same row as a draft goes in: it was the status that was refused
+        c.execute(text(insert), {"no": "FAKE-DRAFT", "status": "draft", "f": False})
+    payments.disclose_batch(engine, u["fo"], "OPEN", TODAY, today=TODAY)
+    # Once published, the notice's dates, length and publisher stay what the village saw.
+    for stmt in ("UPDATE payment_batch SET disclosure_until = disclosed_on WHERE batch_no = 'OPEN'",
+                 "UPDATE payment_batch SET disclosed_on = '2026-01-01' WHERE batch_no = 'OPEN'",
+                 "UPDATE payment_batch SET disclosure_days = 1 WHERE batch_no = 'OPEN'",
+                 "UPDATE payment_batch SET disclosed_by = NULL WHERE batch_no = 'OPEN'"):
+        _refused(engine, stmt)
+    with engine.begin() as c:  # what is not frozen still changes (the memo), so the guard is not blanket
+        assert c.execute(text("UPDATE payment_batch SET memo = '四月' WHERE batch_no = 'OPEN'")).rowcount == 1
+    assert payments.batch_detail(engine, u["fo"], "OPEN").batch.disclosure_until == dt.date(2026, 4, 11)
+
+    # The bank's answer is final: neither its note nor its date, nor a paid row's status, changes.
+    for stmt in ("UPDATE payment_row SET bank_note = 'ok' WHERE ref = 'R2'",
+                 "UPDATE payment_row SET returned_on = '2026-04-30' WHERE ref = 'R2'",
+                 "UPDATE payment_row SET returned_on = NULL WHERE ref = 'R1'",
+                 "UPDATE payment_row SET bank_note = 'x' WHERE ref = 'R1'"):
+        _refused(engine, stmt)
+    with read_only(engine) as s:
+        assert s.execute(select(ROW.c.bank_note).where(ROW.c.ref == "R2")).scalar_one() == "已销户"
+    # The services still do all of it: a re-issue is a new row.
+    assert payments.reissue(engine, u["fo"], "B1-R", ["R2"], dt.date(2026, 4, 20)).status == "draft"
+    assert payments.approve_batch(engine, u["ap"], "B1-R", today=dt.date(2026, 4, 21)).status == "posted"
+
+
 # ---------------------------------------------------------------------------------------------
 # Found in review: each of these once let money or data through
 
