@@ -35,6 +35,12 @@ posted and paid batches, with the named approver as checker and a history_record
 Township scope: a scoped user reads, prepares and acts on its own township's projects' batches, and on
 county-wide projects' batches that pay only its own township's households (a county-wide roll mixing
 townships is the county's to handle). Nothing here deletes.
+
+The database holds the same line behind these services (migrations 0005, 0006): batches and rows are never
+deleted; what a batch declared and what a row pays never change; statuses only move forward; a published
+disclosure keeps its dates, length and publisher; a household batch is not disclosed-status or posted
+without one (history and re-issues aside); the bank's answer on a row (paid, failed, its note and date) and
+a rejection are final.
 """
 
 from __future__ import annotations
