@@ -396,8 +396,10 @@ def create_user(body: UserIn, actor: ApiActor, engine: EngineDep, idem: Idempote
         township = (body.township or "").strip() or None
         uid = users.create_user(engine, actor, body.username, body.role, body.password, township=township,
                                 display_name=body.display_name)
+        # The township as stored: by its registered name, when it was given by code.
+        stored = next((u.township for u in users.list_users(engine, actor) if u.id == uid), township)
         return 201, UserOut(id=uid, username=body.username, display_name=body.display_name.strip(), role=body.role,
-                            township=township, is_active=True)
+                            township=stored, is_active=True)
 
     return idem.run(run)
 

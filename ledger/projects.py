@@ -30,7 +30,9 @@ Township scope (DESIGN §1), decided here: a user scoped to a township reads tha
 and the county-wide ones (township NULL: the interest-subsidy or welfare-post programmes pay its
 households too), but prepares, decides and moves only its own township's projects; county-wide projects
 are changed by county-level users. Another township's project reads as "no such project". A scope is
-compared with `project.township` as the same string (stripped); see the report on the township table.
+compared with `project.township` as the same string (stripped): projects keep their township's registered
+name whether created or imported (given by code or name; an unknown township is refused), and users.py
+keeps a user's township by name too.
 
 Imports (ledger.imports.files). A projects sheet registers its rows in the library in one transaction
 (`import_projects`): a township must be in the registry's township table (by name or code; stored by
@@ -373,12 +375,18 @@ def create_project(engine: Engine, actor: Actor, p: ProjectIn) -> ProjectView:
     if problems:
         raise LedgerRefusal(problems)
     where = f"project {p.code}"
-    township = p.township.strip() if p.township is not None else None
+    typed = p.township.strip() if p.township is not None else None
     scope = _scope(actor)
-    if scope is not None and township != scope:
-        raise PermissionDenied(actor, f"project.create outside its township ({scope})")
     account_code = flows.project_account(p.code)
     with unit_of_work(engine) as s:
+        # By code or name, stored by name, as the projects import does: one township, one spelling.
+        towns = _township_names(s)
+        township = towns.get(typed) if typed is not None else None
+        if typed is not None and township is None:
+            raise _refuse(where, "township", typed, "no such township in the registry (by name or code); "
+                                                    "register it first (huimin townships add CODE NAME)")
+        if scope is not None and township != towns.get(scope, scope):
+            raise PermissionDenied(actor, f"project.create outside its township ({scope})")
         if s.execute(select(PROJECT.c.id).where(PROJECT.c.project_code == p.code)).first() is not None:
             raise _refuse(where, "code", p.code, "project code already registered")
         other = s.execute(select(PROJECT.c.project_code).where(PROJECT.c.account_code == account_code)).scalar()

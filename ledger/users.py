@@ -21,13 +21,14 @@ from ledger import audit
 from ledger.db import read_only, unit_of_work
 from ledger.entries import Problem
 from ledger.journal import LedgerRefusal
-from ledger.models import ApiToken, AppUser, LoginAttempt, UserSession, utcnow
+from ledger.models import ApiToken, AppUser, LoginAttempt, Township, UserSession, utcnow
 from ledger.permissions import ROLES, Actor, require
 from ledger.settings import get_settings
 
 USER = AppUser.__table__
 SESSION = UserSession.__table__
 TOKEN = ApiToken.__table__
+TOWNSHIP = Township.__table__
 ATTEMPT = LoginAttempt.__table__
 
 MIN_PASSWORD_LEN = 10
@@ -94,6 +95,17 @@ class UserView:
     created_at: dt.datetime
 
 
+def _township_name(s, township: str) -> str:
+    """A township given by code or name is kept by its registered name: projects and payments compare a
+    user's scope with township names, the registry with either (a name wins over another township's
+    code, as in the registry). A township not registered yet is kept as typed: users may be created
+    before the registry is imported."""
+    rows = s.execute(select(TOWNSHIP.c.code, TOWNSHIP.c.name)
+                     .where((TOWNSHIP.c.name == township) | (TOWNSHIP.c.code == township))).all()
+    by_name = [name for _code, name in rows if name == township]
+    return by_name[0] if by_name else (rows[0].name if rows else township)
+
+
 def create_user(engine: Engine, actor: Actor, username: str, role: str, password: str,
                 township: str | None = None, display_name: str = "") -> int:
     require(actor, "users.manage")
@@ -108,6 +120,8 @@ def create_user(engine: Engine, actor: Actor, username: str, role: str, password
     with unit_of_work(engine) as s:
         if s.execute(select(USER.c.id).where(USER.c.username == username)).first():
             raise _refuse("username", username, "user name already taken")
+        if township is not None:
+            township = _township_name(s, township)
         new_id = s.execute(USER.insert().values(
             username=username, display_name=display_name.strip(), role=role, township=township,
             password_hash=hash_password(password), is_active=True, created_at=utcnow(), password_changed_at=utcnow(),

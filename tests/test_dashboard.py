@@ -20,7 +20,7 @@ import openpyxl
 import pytest
 from sqlalchemy import select
 
-from ledger import dashboard, journal, projects, services
+from ledger import dashboard, journal, projects, registry, services
 from ledger.chart import ensure_accounts
 from ledger.dashboard import FlowGroup, FundMoney, ProjectMoney
 from ledger.db import read_only, unit_of_work
@@ -29,6 +29,7 @@ from ledger.journal import LedgerRefusal
 from ledger.models import AuditLog
 from ledger.permissions import SYSTEM, PermissionDenied
 from ledger.projects import ProjectIn, spending_progress
+from ledger.registry import TownshipIn
 from tests.helpers import Users
 
 AUDIT = AuditLog.__table__
@@ -240,6 +241,7 @@ def county(engine) -> Users:
     the library; allocations (one through an approved request), a reallocation A -> B, payments, and a
     payment the bank returned."""
     u = Users(engine, USERS)
+    registry.upsert_townships(engine, SYSTEM, [TownshipIn("AQ", A), TownshipIn("MGL", B)])
     services.register_fund(engine, SYSTEM, "CENTRAL", "中央衔接资金", "central", "新财农〔2026〕1号")
     services.register_fund(engine, SYSTEM, "TJ", "天津援疆资金", "partner_aid")
     services.receive_fund(engine, SYSTEM, "rcv-c", "CENTRAL", 2_000_000, D0)

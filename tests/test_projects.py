@@ -17,14 +17,15 @@ import pytest
 from sqlalchemy import DateTime, bindparam, func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from ledger import journal, projects, services
+from ledger import journal, projects, registry, services, users
 from ledger.chart import ensure_accounts
 from ledger.db import read_only, unit_of_work
 from ledger.entries import EntryDraft, PostingDraft, reversal_of
 from ledger.journal import LedgerRefusal
 from ledger.models import AllocationRequest, AuditLog, Entry, ProjectStatus
-from ledger.permissions import SYSTEM, PermissionDenied
+from ledger.permissions import SYSTEM, Actor, PermissionDenied
 from ledger.projects import ProjectFilter, ProjectIn, idle_days, spending_progress, split_flows
+from ledger.registry import TownshipIn
 from tests.helpers import Users
 
 AUDIT, REQUEST, ENTRY = AuditLog.__table__, AllocationRequest.__table__, Entry.__table__
@@ -104,6 +105,7 @@ USERS = {
 @pytest.fixture
 def u(engine) -> Users:
     users = Users(engine, USERS)
+    registry.upsert_townships(engine, SYSTEM, [TownshipIn("AQ", A), TownshipIn("MGL", B)])
     services.register_fund(engine, SYSTEM, "CENTRAL", "中央衔接资金", "central", "新财农〔2026〕1号")
     services.register_fund(engine, SYSTEM, "TJ", "天津援疆资金", "partner_aid", "津援〔2026〕7号")
     services.receive_fund(engine, SYSTEM, "rcv-central", "CENTRAL", 1_000_000, D0)
@@ -591,6 +593,27 @@ def test_a_scoped_user_sees_its_township_and_county_wide_projects_and_changes_on
     assert [r.key for r in projects.list_requests(engine, u["insp"], status="pending").items] == ["c-2", "c-1"]
     assert projects.get_request(engine, fo_a, to_b.id) is None
     assert projects.get_request(engine, fo_a, to_c.id).project == "PC"
+
+
+def test_a_township_is_one_spelling_whether_given_by_code_or_name(engine, u):
+    """Projects keep the registered name of their township, created or imported; a user created with a
+    township's code is kept by its name, so its scope matches its projects."""
+    view = projects.create_project(engine, u["fo"], ProjectIn("BYCODE", "按代码", "rose", D0, 0, township="AQ"))
+    assert view.township == A
+    with pytest.raises(LedgerRefusal, match="no such township in the registry") as exc:
+        projects.create_project(engine, u["fo"], ProjectIn("NOWHERE", "x", "rose", D0, 0, township="火星乡"))
+    assert exc.value.problems[0].field == "township" and exc.value.problems[0].value == "火星乡"
+
+    admin = SYSTEM
+    uid = users.create_user(engine, admin, "fo-aq", "finance_officer", "correct-horse-battery-9", township="AQ")
+    with read_only(engine) as s:
+        assert s.execute(text("SELECT township FROM app_user WHERE id = :i"), {"i": uid}).scalar_one() == A
+    fo_aq = Actor(uid, "fo-aq", "finance_officer", A)
+    assert projects.project_detail(engine, fo_aq, "BYCODE").project.code == "BYCODE"
+    # Not registered yet: kept as typed (users may come before the registry).
+    uid = users.create_user(engine, admin, "fo-new", "finance_officer", "correct-horse-battery-9", township="新乡")
+    with read_only(engine) as s:
+        assert s.execute(text("SELECT township FROM app_user WHERE id = :i"), {"i": uid}).scalar_one() == "新乡"
 
 
 def test_every_step_leaves_an_audit_row(engine, u):
