@@ -99,6 +99,8 @@ assert set(INDUSTRY_NAMES_ZH) == set(PROJECT_INDUSTRIES) and set(STATUS_NAMES_ZH
 
 # ASCII so that the account component stays readable; '_', '.', '/' become '-' in the account.
 PROJECT_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./-]{0,63}\Z")
+# Words the project pages use as paths (/projects/export): a project so coded could not be opened.
+RESERVED_PROJECT_CODES = frozenset({"export"})
 MAX_NAME_LEN = 200
 MAX_TOWNSHIP_LEN = 64
 MAX_TARGET_LEN = 4000
@@ -200,6 +202,8 @@ def project_problems(p: ProjectIn) -> list[Problem]:
     if not isinstance(p.code, str) or not PROJECT_CODE_RE.match(p.code):
         bad("code", p.code, "project code: 1–64 of A–Z, a–z, 0–9, '_', '.', '/' or '-', starting with a letter "
                             "or digit")
+    elif p.code.lower() in RESERVED_PROJECT_CODES:
+        bad("code", p.code, "this word is reserved for the project pages; choose another code")
     else:
         msg = account_code_problem(flows.project_account(p.code))
         if msg:

@@ -92,6 +92,13 @@ def test_project_problems_are_all_reported():
     assert projects.project_problems(ProjectIn("YT-2026/001", "玫瑰花", "rose", D1, 0)) == []
 
 
+@pytest.mark.parametrize("code", ["export", "Export"])
+def test_a_code_the_pages_use_as_a_path_is_refused(code):
+    [problem] = projects.project_problems(ProjectIn(code, "出口", "rose", D1, 0))
+    assert (problem.field, problem.value) == ("code", code) and "reserved" in problem.message
+    assert projects.project_problems(ProjectIn("export-2026", "出口", "rose", D1, 0)) == []
+
+
 # ---------------------------------------------------------------------------------------------
 # A county: users, two funds received into the pool
 
