@@ -425,9 +425,15 @@ def _available(s: Session, accounts: Iterable[str]) -> dict[str, list[tuple[str,
         if acc is None:
             out[code] = []
             continue
-        balances = {r.code: int(r.balance_fen) for r in s.execute(
-            select(FUND.c.code, BALANCE.c.balance_fen).select_from(BALANCE.join(FUND, FUND.c.id == BALANCE.c.fund_id))
-            .where(BALANCE.c.account_id == acc))}
+        stmt = (select(FUND.c.code, BALANCE.c.balance_fen)
+                .select_from(BALANCE.join(FUND, FUND.c.id == BALANCE.c.fund_id))
+                .where(BALANCE.c.account_id == acc).order_by(BALANCE.c.fund_id))
+        if s.get_bind().dialect.name == "postgresql":
+            # Lock the paying account's balances before splitting, in the journal's lock order (account, fund):
+            # a second approval on the same project waits for the first and splits what is left, instead of
+            # splitting stale balances and being refused by the journal when another fund could have paid.
+            stmt = stmt.with_for_update(of=BALANCE)
+        balances = {r.code: int(r.balance_fen) for r in s.execute(stmt)}
         # The first day money arrived in each fund: the (account, fund, date) index answers it.
         first_in = {r.code: r.first for r in s.execute(
             select(FUND.c.code, func.min(POSTING.c.effective_date).label("first"))

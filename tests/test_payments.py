@@ -8,6 +8,7 @@ database's own refusals when a script goes around the services.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from sqlalchemy import func, select, text
@@ -523,6 +524,39 @@ def test_database_freezes_a_published_disclosure_and_the_banks_answer(engine, co
     # The services still do all of it: a re-issue is a new row.
     assert payments.reissue(engine, u["fo"], "B1-R", ["R2"], dt.date(2026, 4, 20)).status == "draft"
     assert payments.approve_batch(engine, u["ap"], "B1-R", today=dt.date(2026, 4, 21)).status == "posted"
+
+
+def test_two_approvals_on_one_project_at_once_split_what_is_left(engine, county):
+    """PostgreSQL: two batches of one project approved at the same moment. The second waits for the first's
+    balances and splits what is left (CENTRAL runs out, TJ pays the rest) instead of being refused."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers with BEGIN IMMEDIATE: no two approvals run at once")
+    u = county
+    prepare(engine, u, roll(300_000, batch="B1", prefix="R"))
+    prepare(engine, u, [PaymentIn("S2", "B2", "ROSE", "0002", rid(2), "户主2", card(2), 250_000, PAY_ON, "subsidy",
+                                  "2026-04", row=2)])
+    for batch in ("B1", "B2"):
+        payments.disclose_batch(engine, u["fo"], batch, TODAY, today=TODAY)
+    barrier = threading.Barrier(2)
+    results: dict[str, object] = {}
+
+    def approve(who: str, batch: str) -> None:
+        barrier.wait()
+        try:
+            results[batch] = payments.approve_batch(engine, u[who], batch, today=dt.date(2026, 4, 11))
+        except LedgerRefusal as exc:
+            results[batch] = exc
+
+    threads = [threading.Thread(target=approve, args=args) for args in (("ap", "B1"), ("ap2", "B2"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {b: getattr(v, "status", str(v)) for b, v in results.items()} == {"B1": "posted", "B2": "posted"}
+    # 550,000 left the project: all 400,000 of CENTRAL (it arrived first), 150,000 of TJ.
+    assert project_balance(engine, "ROSE", "CENTRAL") == 0
+    assert project_balance(engine, "ROSE", "TJ") == 1_000_000 - 150_000
+    assert services.verify_journal(engine, SYSTEM).ok
 
 
 # ---------------------------------------------------------------------------------------------
