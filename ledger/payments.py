@@ -1179,6 +1179,23 @@ def public_notices(engine: Engine, today: dt.date, limit: int = 100) -> list[Bat
     return [_view(r) for r in rows]
 
 
+# A notice stays listed this long after its period ended: as long as a paper notice may be recorded late
+# (MAX_BACKDATE_DAYS), so one recorded after it came down from the village board is still published online.
+RECENT_NOTICE_DAYS = MAX_BACKDATE_DAYS
+
+
+def recent_public_notices(engine: Engine, today: dt.date, limit: int = 100) -> list[BatchView]:
+    """Notices whose period ended in the last RECENT_NOTICE_DAYS days, awaiting approval or since
+    approved, latest first. A backdated notice that had already run its days when it was recorded
+    never hangs on the online board (public_notices); this list is where the public still sees it."""
+    since = today - dt.timedelta(days=RECENT_NOTICE_DAYS)
+    with read_only(engine) as s:
+        rows = s.execute(_batch_query().where(BATCH.c.status.in_(("disclosed", "posted")),
+                                              BATCH.c.disclosure_until <= today, BATCH.c.disclosure_until > since)
+                         .order_by(BATCH.c.disclosure_until.desc(), BATCH.c.id.desc()).limit(min(limit, 500))).all()
+    return [_view(r) for r in rows]
+
+
 # ---------------------------------------------------------------------------------------------
 # The household statement: everything a household received, each line with its fund sources
 

@@ -421,6 +421,16 @@ def test_a_disclosure_is_backdated_at_most_30_days_and_never_future(engine, coun
             payments.disclose_batch(engine, u["fo"], "B1", on, today=TODAY)
     view = payments.disclose_batch(engine, u["fo"], "B1", TODAY - dt.timedelta(days=30), today=TODAY)
     assert view.disclosure_until == TODAY - dt.timedelta(days=20)
+    # A paper notice recorded after it came down never hangs on the online board, but the public still
+    # finds it among the recently ended ones, awaiting approval and after it, for RECENT_NOTICE_DAYS.
+    assert payments.public_notices(engine, TODAY) == []
+    assert [b.batch_no for b in payments.recent_public_notices(engine, TODAY)] == ["B1"]
+    payments.approve_batch(engine, u["ap"], "B1", today=TODAY)
+    assert [(b.batch_no, b.status) for b in payments.recent_public_notices(engine, TODAY)] == [("B1", "posted")]
+    last = view.disclosure_until + dt.timedelta(days=payments.RECENT_NOTICE_DAYS - 1)
+    assert [b.batch_no for b in payments.recent_public_notices(engine, last)] == ["B1"]
+    assert payments.recent_public_notices(engine, last + dt.timedelta(days=1)) == []
+    assert payments.recent_public_notices(engine, view.disclosure_until - dt.timedelta(days=1)) == []  # still hangs
 
 
 def test_scope_and_roles(engine, county):

@@ -349,7 +349,10 @@ def _last_day(disclosure_until: dt.date | None) -> dt.date | None:
 def public_notice_list(request: Request, engine: EngineDep, _view: OptionalSession) -> Response:
     today = dt.date.today()
     notices = [{"b": b, "last_day": _last_day(b.disclosure_until)} for b in payments.public_notices(engine, today)]
-    return render(request, "public_notices.html", {"notices": notices, "today": today, **_labels()})
+    ended = [{"b": b, "last_day": _last_day(b.disclosure_until)}
+             for b in payments.recent_public_notices(engine, today)]
+    return render(request, "public_notices.html", {"notices": notices, "ended": ended, "today": today,
+                                                   "recent_days": payments.RECENT_NOTICE_DAYS, **_labels()})
 
 
 @router.get("/public/notices/{batch_no:path}", response_class=HTMLResponse)

@@ -161,10 +161,12 @@ def test_roll_upload_disclosure_approval_statement_and_public_notice(world):
     assert 'id="disclose-button"' not in page and 'id="batch-notice-link"' in page
 
     # The public notice: no sign-in, masked numbers only, printable.
-    # Backdated ten days with ten days' notice, its period ended today: no longer listed on the board,
-    # but its own page stays readable until the batch is decided.
+    # Backdated ten days with ten days' notice, its period ended today: no longer listed on the board, but
+    # among the notices ended recently (a paper notice recorded late is still published), and its own page.
     r = anon.get("/public/notices")
-    assert r.status_code == 200 and 'href="/public/notices/WEB-2026-03"' not in r.text
+    board, _, ended = r.text.partition('id="ended-table"')
+    assert r.status_code == 200 and 'href="/public/notices/WEB-2026-03"' not in board
+    assert 'href="/public/notices/WEB-2026-03"' in ended and "待审核" in ended
     r = anon.get("/public/notices/WEB-2026-03")
     assert r.status_code == 200
     for n in (1, 2):
@@ -224,9 +226,11 @@ def test_roll_upload_disclosure_approval_statement_and_public_notice(world):
         == 403
     assert fo.get("/registry/households/NOPE-1/statement/export").status_code == 404
 
-    # An approved batch's notice stays readable; the list of notices today no longer shows it.
+    # An approved batch's notice stays readable; the board no longer shows it, the recently ended list does.
     assert anon.get("/public/notices/WEB-2026-03").status_code == 200
-    assert 'href="/public/notices/WEB-2026-03"' not in anon.get("/public/notices").text
+    board, _, ended = anon.get("/public/notices").text.partition('id="ended-table"')
+    assert 'href="/public/notices/WEB-2026-03"' not in board
+    assert 'href="/public/notices/WEB-2026-03"' in ended and "已批复" in ended
 
 
 def test_bank_return_upload_and_reissue_of_failed_rows(world):
