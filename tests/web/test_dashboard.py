@@ -23,7 +23,7 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import select
 
-from ledger import journal, projects, services, users
+from ledger import journal, projects, registry, services, users
 from ledger.chart import ensure_accounts
 from ledger.db import unit_of_work
 from ledger.entries import EntryDraft, PostingDraft
@@ -49,6 +49,7 @@ def fast_password_hashing(monkeypatch):
 def county(world):
     """A rose project in 阿羌乡: 300,000 yuan from CENTRAL, 120,000 paid out to a household."""
     approver = Actor(world.user_ids["approver"], "approver", "approver")
+    registry.upsert_townships(world.engine, SYSTEM, [registry.TownshipIn("AQ", "阿羌乡")])
     projects.create_project(world.engine, SYSTEM, ProjectIn("YT-ROSE", "玫瑰花种植", "rose", dt.date(2026, 1, 1),
                                                             50_000_000, township="阿羌乡"))
     projects.change_project_status(world.engine, approver, "YT-ROSE", "approved", "批复")
