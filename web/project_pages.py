@@ -46,6 +46,7 @@ from web.ledger_pages import (
     parse_date,
     url_with,
 )
+from web.problem_text import problem_message
 from web.routes import render
 
 router = APIRouter(include_in_schema=False)
@@ -255,7 +256,7 @@ def allocation_prepare(
         try:
             projects.prepare_allocation(engine, actor, key, project_code.strip(), fund.strip(), fen, day, memo)
         except LedgerRefusal as exc:
-            problems = [p.message for p in exc.problems]
+            problems = [problem_message(p.message) for p in exc.problems]
     if problems:
         ctx = _requests_context(engine, actor, None, None, 1, problems, form)
         return render(request, "allocations.html", ctx, 422)
@@ -269,7 +270,7 @@ def _decide(request: Request, engine, actor: Actor, request_id: int, decide) -> 
     try:
         decide()
     except LedgerRefusal as exc:
-        ctx = _requests_context(engine, actor, "pending", None, 1, [p.message for p in exc.problems])
+        ctx = _requests_context(engine, actor, "pending", None, 1, [problem_message(p.message) for p in exc.problems])
         return render(request, "allocations.html", ctx, 422)
     return RedirectResponse("/allocations?status=pending", status_code=303)
 

@@ -48,6 +48,7 @@ from web.i18n import gettext as _
 from web.ledger_pages import MAX_PAGE, PLAIN, export_response, html_or_partial, pager, url_with
 from web.masking import FULL_ID_ROLES  # who sees full ID and account numbers: one rule for pages and API
 from web.payment_pages import statement_labels
+from web.problem_text import localised, problem_message
 from web.routes import render
 
 router = APIRouter(include_in_schema=False)
@@ -136,7 +137,7 @@ def registry_search(
         result = registry.search_registry(engine, actor, name=params["name"], id_number=params["id_number"],
                                           household_no=params["household_no"], page=page)
     except LedgerRefusal as exc:
-        ctx["problems"] = [p.message for p in exc.problems]
+        ctx["problems"] = [problem_message(p.message) for p in exc.problems]
         return html_or_partial(request, "registry.html", "partials/registry_results.html", ctx, 422)
     ctx.update(result=result, pager=pager("/registry", params, result))
     return html_or_partial(request, "registry.html", "partials/registry_results.html", ctx,
@@ -288,7 +289,8 @@ def import_upload(
                summary=[(SUMMARY_NAMES.get(k, k), v) for k, v in report.summary.items()])
     if report.ok:
         return render(request, "registry_import.html", ctx)
-    sheet = error_sheet(data, name, report.problems, report.warnings)
+    # The officer fixes the sheet from its error column: in the page's language, as on screen.
+    sheet = error_sheet(data, name, localised(report.problems), localised(report.warnings))
     token = ERROR_SHEETS.put(actor.user_id, FsPath(name).stem + "-errors.xlsx", sheet)
     ctx["error_url"] = f"/registry/import/errors/{token}" if token else None
     return render(request, "registry_import.html", ctx, 422)

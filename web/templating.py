@@ -8,6 +8,7 @@ import jinja2
 from fastapi.templating import Jinja2Templates
 
 from web import i18n
+from web.problem_text import problem_message
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -22,6 +23,8 @@ templates.env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=Tr
 # newstyle `_()` marks its result safe and %-formats it, which is right for our own message ids
 # and wrong for anything that came from data.
 templates.env.filters["t"] = i18n.translate_value
+# A domain problem's message (ledger.entries.Problem.message) in the current locale: web/problem_text.py.
+templates.env.filters["problem"] = problem_message
 templates.env.filters["money"] = i18n.money
 templates.env.filters["money_short"] = i18n.money_short
 templates.env.filters["date"] = i18n.date

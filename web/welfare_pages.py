@@ -47,6 +47,7 @@ from web.ledger_pages import (
     parse_date,
     url_with,
 )
+from web.problem_text import problem_message
 from web.routes import render
 
 router = APIRouter(include_in_schema=False)
@@ -199,7 +200,8 @@ def posts_wage_roll(
             out = welfare.wage_roll(engine, actor, values["project"], values["period"], values["batch_no"], day)
         except LedgerRefusal as exc:
             # The roll's own problems say enough; a row's (from ledger.payments) names its payment ref.
-            problems = [p.message if p.where.startswith("wage roll") else f"{p.where}: {p.message}"
+            problems = [problem_message(p.message) if p.where.startswith("wage roll")
+                        else f"{p.where}: {problem_message(p.message)}"
                         for p in exc.problems]
     if out is not None and out.batch_no is not None:
         return RedirectResponse(batch_url(out.batch_no), status_code=303)

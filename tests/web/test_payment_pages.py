@@ -151,7 +151,7 @@ def test_roll_upload_disclosure_approval_statement_and_public_notice(world):
                                                           "start_on": (TODAY + dt.timedelta(days=1)).isoformat()})
     assert r.status_code == 422
     r = fo.post("/payments/WEB-2026-03/disclosure", data={"csrf_token": token, "days": "3"})
-    assert r.status_code == 422 and "at least 10 days" in r.text  # the service's own refusal, shown
+    assert r.status_code == 422 and "公示期至少 10 天" in r.text  # the service's own refusal, shown in Chinese
     assert batch_status(e, "WEB-2026-03") == "draft"
     r = fo.post("/payments/WEB-2026-03/disclosure", data={"csrf_token": token, "days": "10",
                                                           "start_on": BACK.isoformat()}, follow_redirects=False)
@@ -265,7 +265,7 @@ def test_bank_return_upload_and_reissue_of_failed_rows(world):
     # Once only.
     r = fo.post(f"/payments/{s.disclosed}/reissue", data={"csrf_token": token, "new_batch_no": "RE-2",
                                                           "paid_on": "2026-03-20", "refs": [f"{s.disclosed}-3"]})
-    assert r.status_code == 422 and "already been re-issued" in r.text
+    assert r.status_code == 422 and "这笔退票已经补发过" in r.text  # already been re-issued
     # A re-issue goes straight to approval (its payee was disclosed already).
     ap = world.signed_in("approver")
     assert 'id="approve-button"' in ap.get("/payments/RE-1").text
@@ -280,7 +280,7 @@ def test_reject_needs_a_reason_and_shows_it(world):
     ap = world.signed_in("approver")
     token = csrf_of(ap)
     r = ap.post(f"/payments/{s.draft2}/reject", data={"csrf_token": token, "reason": "  "})
-    assert r.status_code == 422 and 'id="batch-problems"' in r.text and "give a reason" in r.text
+    assert r.status_code == 422 and 'id="batch-problems"' in r.text and "请填写原因" in r.text  # give a reason
     assert batch_status(world.engine, s.draft2) == "draft"
     r = ap.post(f"/payments/{s.draft2}/reject", data={"csrf_token": token, "reason": "名单未经村委会评议"},
                 follow_redirects=False)

@@ -201,7 +201,7 @@ def test_a_rejection_needs_a_reason_and_an_overdraw_is_shown_not_posted(library)
     assert projects.get_request(world.engine, SYSTEM, small.id).reason == "重复申请"
     entries = count(world.engine, ENTRY)
     r = ap.post(f"/allocations/{huge.id}/approve", data={"csrf_token": token})
-    assert r.status_code == 422 and "below zero" in r.text
+    assert r.status_code == 422 and "余额不得小于零" in r.text  # may not go below zero (web/problem_text.py)
     assert count(world.engine, ENTRY) == entries
     assert projects.get_request(world.engine, SYSTEM, huge.id).status == "pending"
 

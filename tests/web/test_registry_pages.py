@@ -97,7 +97,7 @@ def test_search_by_name_id_and_household_number(households):
     # An empty form is a hint, not an error; a too-long search is refused with the service's message.
     assert 'id="registry-hint"' in c.get("/registry").text
     r = c.get("/registry", params={"household_no": "H" * 40})
-    assert r.status_code == 422 and "too long" in r.text
+    assert r.status_code == 422 and "查询内容过长" in r.text  # the search text is too long (web/problem_text.py)
 
 
 def test_search_pages_use_the_service_page_size(county):

@@ -111,7 +111,7 @@ def test_roster_upload_on_the_import_page(roster):
     r = fo.post("/registry/import", data={"kind": "posts", "csrf_token": csrf_of(fo)},
                 files={"file": ("posts.csv", sheet, "text/csv")})
     assert r.status_code == 422 and 'id="import-failed"' in r.text
-    assert "one post per household at a time" in r.text  # MP-003: PAY-001 already holds MP-001
+    assert "每户同一时间只能有一个岗位" in r.text  # one post per household at a time: MP-003, PAY-001 holds MP-001
     good = sheet.rsplit(b"\n", 2)[0] + b"\n"
     r = fo.post("/registry/import", data={"kind": "posts", "csrf_token": csrf_of(fo)},
                 files={"file": ("posts.csv", good, "text/csv")})
@@ -138,7 +138,7 @@ def test_wage_roll_form(roster):
     r = fo.post("/posts/wage-roll", data={**form, "period": "2026-13", "csrf_token": token})
     assert r.status_code == 422 and "YYYY-MM" in r.text
     r = fo.post("/posts/wage-roll", data={**form, "project": PROJECT, "period": "2026-03", "csrf_token": token})
-    assert r.status_code == 422 and "a rose project" in r.text
+    assert r.status_code == 422 and "这是玫瑰花项目" in r.text  # "a rose project: wages are paid from …"
     assert count(world.engine, BATCH, BATCH.c.purpose == "wage") == 1
     ap = world.signed_in("approver")
     assert ap.post("/posts/wage-roll", data={**form, "period": "2026-03", "csrf_token": csrf_of(ap)},
