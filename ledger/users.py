@@ -80,8 +80,13 @@ def _user_public(row) -> dict:
             "township": row.township, "is_active": row.is_active}
 
 
-def actor_of(row) -> Actor:
-    return Actor(user_id=int(row.id), username=row.username, role=row.role, township=row.township)
+def actor_of(row, session=None) -> Actor:
+    """The Actor of a user row. With a session, a township stored as a registered township's code is
+    given by its name (see `_township_name`): the scope every service compares is one spelling."""
+    township = row.township
+    if township is not None and session is not None:
+        township = _township_name(session, township)
+    return Actor(user_id=int(row.id), username=row.username, role=row.role, township=township)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +109,11 @@ def _township_name(s, township: str) -> str:
                      .where((TOWNSHIP.c.name == township) | (TOWNSHIP.c.code == township))).all()
     by_name = [name for _code, name in rows if name == township]
     return by_name[0] if by_name else (rows[0].name if rows else township)
+
+
+def _scoped(s, uid: int, username: str, role: str, township: str | None) -> Actor:
+    return Actor(user_id=int(uid), username=username, role=role,
+                 township=None if township is None else _township_name(s, township))
 
 
 def create_user(engine: Engine, actor: Actor, username: str, role: str, password: str,
@@ -218,7 +228,7 @@ def sign_in(engine: Engine, username: str, password: str, ip: str | None = None,
             and row.password_hash is not None and _hasher.verify(password[:MAX_PASSWORD_LEN], row.password_hash)
         )
         s.execute(ATTEMPT.insert().values(username=username, at=now, ok=ok, ip=ip))
-        who = actor_of(row) if row is not None else Actor(user_id=1, username="system", role="system")
+        who = actor_of(row, s) if row is not None else Actor(user_id=1, username="system", role="system")
         if not ok:
             audit.record(s, who, "auth.login_failed", "user", str(row.id) if row is not None else None,
                          after={"username": username, "ip": ip, "throttled": throttled is not None})
@@ -234,7 +244,7 @@ def sign_in(engine: Engine, username: str, password: str, ip: str | None = None,
         raise throttled
     if not ok:
         raise AuthFailed("wrong user name or password")
-    return SignedIn(token, csrf, actor_of(row))
+    return SignedIn(token, csrf, who)
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +270,7 @@ def resolve_session(engine: Engine, token: str | None) -> SessionView | None:
             .select_from(SESSION.join(USER, USER.c.id == SESSION.c.user_id))
             .where(SESSION.c.token_hash == h)
         ).first()
+        actor = None if row is None else _scoped(s, row.uid, row.username, row.role, row.township)
     if row is None or row.revoked_at is not None or not row.is_active:
         return None
     if now >= row.expires_at or now - row.last_seen_at > dt.timedelta(minutes=cfg.session_idle_minutes):
@@ -267,7 +278,6 @@ def resolve_session(engine: Engine, token: str | None) -> SessionView | None:
     if now - row.last_seen_at >= LAST_SEEN_GRANULARITY:
         with unit_of_work(engine) as s:
             s.execute(update(SESSION).where(SESSION.c.id == row.id).values(last_seen_at=now))
-    actor = Actor(user_id=int(row.uid), username=row.username, role=row.role, township=row.township)
     return SessionView(actor, row.csrf_token, h, row.display_name)
 
 
@@ -320,10 +330,11 @@ def resolve_api_token(engine: Engine, token: str | None) -> Actor | None:
             .select_from(TOKEN.join(USER, USER.c.id == TOKEN.c.user_id))
             .where(TOKEN.c.token_hash == token_hash(token))
         ).first()
+        actor = None if row is None else _scoped(s, row.uid, row.username, row.role, row.township)
     if row is None or row.revoked_at is not None or not row.is_active or row.role == "system":
         return None
     now = utcnow()
     if row.last_used_at is None or now - row.last_used_at >= LAST_SEEN_GRANULARITY:
         with unit_of_work(engine) as s:
             s.execute(update(TOKEN).where(TOKEN.c.id == row.id).values(last_used_at=now))
-    return Actor(user_id=int(row.uid), username=row.username, role=row.role, township=row.township)
+    return actor

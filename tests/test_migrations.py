@@ -73,3 +73,36 @@ def test_db_upgrade_creates_then_leaves_a_new_sqlite_database(tmp_path):
             assert compare_metadata(MigrationContext.configure(conn), SQLModel.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_0007_rewrites_a_township_code_to_its_name(tmp_path):
+    """Projects and users stored with a township's code (before the services kept names) get its name;
+    a value that is also a township's name, a county-wide NULL and an unregistered value stay."""
+    from ledger.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0006")
+    eng = make_engine(url)
+    with eng.begin() as c:
+        c.execute(text("INSERT INTO township (code, name, kind, created_at) VALUES "
+                       "('AQ', '阿羌乡', 'xiang', :at), ('MGL', '木尕拉镇', 'zhen', :at), "
+                       "('X', 'AQ2', 'xiang', :at), ('AQ2', '乔克乡', 'xiang', :at)"),
+                  {"at": "2026-01-01 00:00:00"})
+        for username, township in (("by-code", "AQ"), ("by-name", "木尕拉镇"), ("county", None),
+                                   ("unregistered", "新乡"), ("name-wins", "AQ2")):
+            c.execute(text("INSERT INTO app_user (username, display_name, role, township, is_active, created_at) "
+                           "VALUES (:u, '', 'finance_officer', :t, :a, '2026-01-01 00:00:00')"),
+                      {"u": username, "t": township, "a": True})
+        c.execute(text("INSERT INTO project (project_code, name, industry, township, budget_fen, start_on, status, "
+                       "account_code, created_by, created_at, performance_target) VALUES ('P1', 'p', 'rose', 'MGL', "
+                       "0, '2026-01-01', 'planned', 'Assets:Project:P1', 1, '2026-01-01 00:00:00', '')"))
+    eng.dispose()
+    upgrade(url)
+    eng = make_engine(url)
+    with eng.connect() as c:
+        users = dict(c.execute(text("SELECT username, township FROM app_user WHERE id > 1")).all())
+        project = c.execute(text("SELECT township FROM project WHERE project_code = 'P1'")).scalar_one()
+    eng.dispose()
+    assert users == {"by-code": "阿羌乡", "by-name": "木尕拉镇", "county": None, "unregistered": "新乡",
+                     "name-wins": "AQ2"}
+    assert project == "木尕拉镇"

@@ -617,10 +617,20 @@ def test_a_township_is_one_spelling_whether_given_by_code_or_name(engine, u):
         assert s.execute(text("SELECT township FROM app_user WHERE id = :i"), {"i": uid}).scalar_one() == A
     fo_aq = Actor(uid, "fo-aq", "finance_officer", A)
     assert projects.project_detail(engine, fo_aq, "BYCODE").project.code == "BYCODE"
-    # Not registered yet: kept as typed (users may come before the registry).
-    uid = users.create_user(engine, admin, "fo-new", "finance_officer", "correct-horse-battery-9", township="新乡")
+    # Not registered yet: kept as typed (users may come before the registry) ...
+    uid = users.create_user(engine, admin, "fo-qk", "finance_officer", "correct-horse-battery-9", township="QK")
     with read_only(engine) as s:
-        assert s.execute(text("SELECT township FROM app_user WHERE id = :i"), {"i": uid}).scalar_one() == "新乡"
+        assert s.execute(text("SELECT township FROM app_user WHERE id = :i"), {"i": uid}).scalar_one() == "QK"
+    # ... and once the township is registered, the signed-in user's scope is its name, on a page and
+    # through an API token, so the projects of its township (stored by name) are its own.
+    registry.upsert_townships(engine, SYSTEM, [TownshipIn("QK", "乔克乡")])
+    signed = users.sign_in(engine, "fo-qk", "correct-horse-battery-9")
+    assert signed.actor.township == "乔克乡"
+    session_actor = users.resolve_session(engine, signed.token).actor
+    token_actor = users.resolve_api_token(engine, users.issue_api_token(engine, session_actor, "t"))
+    assert session_actor.township == token_actor.township == "乔克乡"
+    projects.create_project(engine, session_actor, ProjectIn("QK-1", "乔克项目", "rose", D0, 0, township="QK"))
+    assert [p.code for p in projects.list_projects(engine, token_actor).items] == ["QK-1"]
 
 
 def test_every_step_leaves_an_audit_row(engine, u):
