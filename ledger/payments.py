@@ -417,6 +417,20 @@ def _facts(s: Session, rows: Sequence[PaymentIn], exclude_batch_ids: Iterable[in
     return f
 
 
+def _lock_balances(s: Session, accounts: Iterable[str]) -> None:
+    """PostgreSQL: lock the balance rows of these accounts before reading them to split a roll by fund,
+    all in one statement in the journal's lock order (account id, then fund id), the order
+    journal.post locks them in again. A second approval on the same project then waits for the first
+    and splits what is left, instead of splitting stale balances and being refused by the journal when
+    another fund could have paid; and no two posters take the same rows in different orders. SQLite's
+    BEGIN IMMEDIATE already serialises writers."""
+    if s.get_bind().dialect.name != "postgresql":
+        return
+    ids = select(ACCOUNT.c.id).where(ACCOUNT.c.code.in_(sorted(set(accounts))))
+    s.execute(select(BALANCE.c.account_id).where(BALANCE.c.account_id.in_(ids))
+              .order_by(BALANCE.c.account_id, BALANCE.c.fund_id).with_for_update()).all()
+
+
 def _available(s: Session, accounts: Iterable[str]) -> dict[str, list[tuple[str, int, dt.date]]]:
     """Per paying account: (fund, balance, first arrival) in the stated order (first arrival first)."""
     out: dict[str, list[tuple[str, int, dt.date]]] = {}
@@ -425,15 +439,9 @@ def _available(s: Session, accounts: Iterable[str]) -> dict[str, list[tuple[str,
         if acc is None:
             out[code] = []
             continue
-        stmt = (select(FUND.c.code, BALANCE.c.balance_fen)
-                .select_from(BALANCE.join(FUND, FUND.c.id == BALANCE.c.fund_id))
-                .where(BALANCE.c.account_id == acc).order_by(BALANCE.c.fund_id))
-        if s.get_bind().dialect.name == "postgresql":
-            # Lock the paying account's balances before splitting, in the journal's lock order (account, fund):
-            # a second approval on the same project waits for the first and splits what is left, instead of
-            # splitting stale balances and being refused by the journal when another fund could have paid.
-            stmt = stmt.with_for_update(of=BALANCE)
-        balances = {r.code: int(r.balance_fen) for r in s.execute(stmt)}
+        balances = {r.code: int(r.balance_fen) for r in s.execute(
+            select(FUND.c.code, BALANCE.c.balance_fen).select_from(BALANCE.join(FUND, FUND.c.id == BALANCE.c.fund_id))
+            .where(BALANCE.c.account_id == acc))}
         # The first day money arrived in each fund: the (account, fund, date) index answers it.
         first_in = {r.code: r.first for r in s.execute(
             select(FUND.c.code, func.min(POSTING.c.effective_date).label("first"))
@@ -465,6 +473,9 @@ def _post_rows(s: Session, rows: Sequence[_ToPost], maker_id: int, checker_id: i
     leaves the project only once the batch is approved. A fund pays a row only if its money had arrived
     by that date, so no as-of balance of the project goes below zero and no statement names a source
     that was not there yet."""
+    # Every account these entries touch (the paying ones and what they pay into), locked at once in order.
+    _lock_balances(s, {a for r in rows for a in (credit_account(r.purpose, r.project),
+                                                 debit_account(r.purpose, r.project, r.post_type))})
     pools = _available(s, (credit_account(r.purpose, r.project) for r in rows))
     drafts, labels, problems = [], [], []
     for r in rows:
@@ -611,8 +622,11 @@ def _import_payments(engine: Engine, actor: Actor, rows: Sequence[PaymentIn], de
             theirs = tuple(getattr(old, n) for n in _SAME)
             if mine != theirs:
                 diff = next(n for n, a, b in zip(_SAME, mine, theirs, strict=True) if a != b)
+                was = theirs[_SAME.index(diff)]
+                if diff == "amount_fen":  # an officer reads yuan, as in the sheet's amount column
+                    diff, was = "amount", format_yuan(was)
                 problems.append(Problem(f"row {r.row}", "ref", r.ref, f"ref {r.ref} is already recorded with another "
-                                        f"{diff} ({theirs[_SAME.index(diff)]})", row=r.row))
+                                        f"{diff} ({was})", row=r.row))
         facts = _facts(s, fresh)
         scope = _scope(actor)
         problems.extend(check_rows(fresh, facts, scope))
