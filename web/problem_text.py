@@ -290,7 +290,7 @@ FIELD_NAMES_ZH = {
 }
 # Column keys of the import templates and of the rows they become, where a message names one.
 COLUMN_NAMES_ZH = {
-    "batch_no": "批次号", "household_no": "户编号", "payee_id_number": "收款人身份证号", "amount_fen": "金额",
+    "batch_no": "批次号", "household_no": "户编号", "payee_id_number": "收款人身份证号", "amount_fen": "金额（分）",
     "amount": "金额", "paid_on": "发放日期", "purpose": "用途", "period": "所属期", "post_type": "岗位类型",
     "project_code": "项目编号", "holder_id_number": "身份证号", "holder_name": "姓名", "monthly_wage": "月工资",
     "start_on": "开始日期", "end_on": "结束日期", "name": "项目名称", "industry": "产业", "township": "乡镇",

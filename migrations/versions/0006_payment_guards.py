@@ -1,5 +1,5 @@
-"""payment guards: a published disclosure is frozen, a household batch posts only after one, and a
-bank's answer on a payment row is final
+"""payment guards: a published disclosure is frozen, a household batch posts only after one, rows join
+only a draft, and a bank's answer on a payment row is final
 
 Revision ID: 0006
 Revises: 0005
@@ -7,9 +7,10 @@ Create Date: 2026-12-06 15:40:00
 
 0005's guards froze what a batch declared and what a row pays, and kept statuses moving forward; the
 services never changed the rest, but the database let them. A database administrator (or a bug)
-could shorten a 公示 after it went up, post a household batch that was never disclosed, or rewrite
-the bank's note on a returned payment. These triggers refuse all three on SQLite and PostgreSQL.
-Only the two update guards change (the same names); the rest of 0005 stays as it is.
+could shorten a 公示 after it went up, post a household batch that was never disclosed, add a row to
+a roll the village had already seen, or rewrite the bank's note on a returned payment. These
+triggers refuse all four on SQLite and PostgreSQL: 0005's two update guards are replaced (same
+names), and two insert guards are new; the rest of 0005 stays as it is.
 """
 
 from collections.abc import Sequence
@@ -64,10 +65,16 @@ _GUARDS = (
 
 # A batch written straight into its state (history, a re-issue) meets the same rule on INSERT.
 _INSERT_MESSAGE = "huimin: a batch paying households is disclosed (公示) before it is posted"
+# Rows join a batch while it is a draft, as pending; a history batch (inserted posted) takes its rows as
+# paid. Nothing is added to a roll the village has seen, nor to one already decided.
+_ROW_INSERT_OK = ("((NEW.status = 'pending' AND (SELECT b.status FROM payment_batch b WHERE b.id = NEW.batch_id) "
+                  "= 'draft') OR (NEW.status = 'paid' AND (SELECT b.is_history FROM payment_batch b "
+                  "WHERE b.id = NEW.batch_id)))")
+_ROW_INSERT_MESSAGE = "huimin: rows join a draft batch as pending (a history batch as paid), never a disclosed one"
 
 
 # The messages go into SQL text as literals.
-assert not any("'" in m for _, _, m in _GUARDS) and "'" not in _INSERT_MESSAGE
+assert not any("'" in m for _, _, m in _GUARDS) and "'" not in _INSERT_MESSAGE + _ROW_INSERT_MESSAGE
 
 
 def _sqlite(expr: str) -> str:
@@ -92,6 +99,9 @@ def upgrade() -> None:
         op.execute(_pg_function("huimin_payment_batch_insert", _HOUSEHOLD_UNDISCLOSED, _INSERT_MESSAGE))
         op.execute("CREATE TRIGGER payment_batch_insert_guard BEFORE INSERT ON payment_batch FOR EACH ROW "
                    "EXECUTE FUNCTION huimin_payment_batch_insert()")
+        op.execute(_pg_function("huimin_payment_row_insert", f"NOT {_ROW_INSERT_OK}", _ROW_INSERT_MESSAGE))
+        op.execute("CREATE TRIGGER payment_row_insert_guard BEFORE INSERT ON payment_row FOR EACH ROW "
+                   "EXECUTE FUNCTION huimin_payment_row_insert()")
         return
     for table, cond, message in _GUARDS:
         op.execute(f"DROP TRIGGER {table}_update_guard")
@@ -100,6 +110,9 @@ def upgrade() -> None:
     op.execute(f"""CREATE TRIGGER payment_batch_insert_guard BEFORE INSERT ON payment_batch
     WHEN {_HOUSEHOLD_UNDISCLOSED}
     BEGIN SELECT RAISE(ABORT, '{_INSERT_MESSAGE}'); END""")
+    op.execute(f"""CREATE TRIGGER payment_row_insert_guard BEFORE INSERT ON payment_row
+    WHEN NOT {_ROW_INSERT_OK}
+    BEGIN SELECT RAISE(ABORT, '{_ROW_INSERT_MESSAGE}'); END""")
 
 
 def downgrade() -> None:

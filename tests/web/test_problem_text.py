@@ -319,8 +319,8 @@ CASES = [
         '业务流水号 R1 已作为日常业务（惠民账本中的批次）登记',
     ),
     (
-        'ref R1 is already recorded with another amount_fen (200000)',
-        '业务流水号 R1 已登记，但金额不同（已登记为 200000）',
+        'ref R1 is already recorded with another amount (2000.00)',
+        '业务流水号 R1 已登记，但金额不同（已登记为 2000.00）',
     ),
     (
         'a disclosure starts today or at most 7 days ago',
