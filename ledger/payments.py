@@ -258,6 +258,11 @@ def post_for(posts: Iterable[PostFacts], period: str | None, on: dt.date) -> Pos
     return None
 
 
+# Words the payment pages use as paths (/payments/export): a batch so numbered could not be opened.
+RESERVED_BATCH_NOS = frozenset({"export"})
+RESERVED_BATCH_NO_MESSAGE = "this word is reserved for the payment pages; choose another batch number"
+
+
 def row_problems(r: PaymentIn, facts: Facts, actor_township: str | None = None) -> list[Problem]:
     """Every reason this row cannot be paid as written. Pure: `facts` holds what the database said."""
     where = f"row {r.row}" if r.row is not None else f"payment {r.ref}"
@@ -266,6 +271,8 @@ def row_problems(r: PaymentIn, facts: Facts, actor_township: str | None = None) 
     def bad(field_: str, value: object, message: str) -> None:
         out.append(Problem(where, field_, "" if value is None else str(value), message, row=r.row))
 
+    if r.batch_no in RESERVED_BATCH_NOS:
+        bad("batch_no", r.batch_no, RESERVED_BATCH_NO_MESSAGE)
     p = facts.projects.get(r.project_code)
     if p is None:
         bad("project_code", r.project_code, "no such project in the project library")
@@ -971,6 +978,8 @@ def reissue(engine: Engine, actor: Actor, batch_no: str, refs: Sequence[str], pa
                     for r in rows if r.id in already]
         if s.execute(select(BATCH.c.id).where(BATCH.c.batch_no == batch_no)).first() is not None:
             problems.append(Problem("reissue", "batch_no", batch_no, "this batch number is taken"))
+        if batch_no in RESERVED_BATCH_NOS:
+            problems.append(Problem("reissue", "batch_no", batch_no, RESERVED_BATCH_NO_MESSAGE))
         new_refs = {r.ref: f"{r.ref}-R" for r in rows}
         problems += [Problem(f"payment {ref}", "ref", ref, "the re-issue's ref would be too long")
                      for ref, new in new_refs.items() if len(new) > 64]

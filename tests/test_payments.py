@@ -127,6 +127,7 @@ def _pay(**kw) -> PaymentIn:
      "no public-welfare post in 2025-12"),
     ({"purpose": "in_kind", "bank_account": None, "quantity": 3, "unit_price_fen": 50_000}, "amount",
      "quantity 3 × unit price ¥500.00 is ¥1,500.00"),
+    ({"batch_no": "export"}, "batch_no", "reserved for the payment pages"),  # /payments/export is the export
 ])
 def test_row_problems(change, field, message):
     got = row_problems(_pay(**change), _facts())

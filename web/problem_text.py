@@ -145,6 +145,7 @@ EXACT: dict[str, str] = {
     "an advance is a positive amount": "预付款金额必须大于零",
     "this ref is already recorded with other details": "该业务流水号已登记，但内容不同",
     "this batch number is taken": "该批次号已被使用",
+    "this word is reserved for the payment pages; choose another batch number": "这个词为发放页面保留；请换一个批次号",
     "no such batch": "没有这个发放批次",
     "only a draft batch is disclosed": "只有草稿状态的批次才能公示",
     "an advance or a re-issue is not disclosed again; it goes to approval": "预付款和补发批次不再公示，直接送审批",

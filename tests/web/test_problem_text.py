@@ -319,6 +319,10 @@ CASES = [
         '业务流水号 R1 已作为日常业务（惠民账本中的批次）登记',
     ),
     (
+        'this word is reserved for the payment pages; choose another batch number',
+        '这个词为发放页面保留；请换一个批次号',
+    ),
+    (
         'ref R1 is already recorded with another amount (2000.00)',
         '业务流水号 R1 已登记，但金额不同（已登记为 2000.00）',
     ),
