@@ -483,6 +483,8 @@ _RAW: tuple[tuple[str, Template], ...] = (
     (r"ref (?P<ref>.+) is already recorded as history", "业务流水号 {ref} 已作为历史数据登记"),
     (r"ref (?P<ref>.+) is already recorded as today's work \(a batch in Huimin\)",
      "业务流水号 {ref} 已作为日常业务（惠民账本中的批次）登记"),
+    (r"ref (?P<ref>.+) is already recorded with another purpose \((?P<purpose>\w+)\)",
+     "业务流水号 {ref} 已登记，但用途不同（已登记为 {purpose}）"),
     (r"ref (?P<ref>.+) is already recorded with another (?P<col>\w+) \((?P<theirs>.*)\)",
      "业务流水号 {ref} 已登记，但{col}不同（已登记为 {theirs}）"),
     (r"a disclosure starts today or at most (?P<n>\d+) days ago", "公示开始日期须为今天或最多 {n} 天前"),

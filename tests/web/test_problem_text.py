@@ -323,6 +323,10 @@ CASES = [
         '这个词为发放页面保留；请换一个批次号',
     ),
     (
+        'ref R1 is already recorded with another purpose (in_kind)',
+        '业务流水号 R1 已登记，但用途不同（已登记为 实物）',
+    ),
+    (
         'ref R1 is already recorded with another amount (2000.00)',
         '业务流水号 R1 已登记，但金额不同（已登记为 2000.00）',
     ),
