@@ -31,8 +31,9 @@ and the county-wide ones (township NULL: the interest-subsidy or welfare-post pr
 households too), but prepares, decides and moves only its own township's projects; county-wide projects
 are changed by county-level users. Another township's project reads as "no such project". A scope is
 compared with `project.township` as the same string (stripped): projects keep their township's registered
-name whether created or imported (given by code or name; an unknown township is refused), and users.py
-keeps a user's township by name too.
+name whether created or imported (given by code or name; an unknown township is refused), users.py
+keeps a user's township by name too (and resolves a code at sign-in), and a township renamed in the
+registry carries its projects and users along (registry.upsert_townships).
 
 Imports (ledger.imports.files). A projects sheet registers its rows in the library in one transaction
 (`import_projects`): a township must be in the registry's township table (by name or code; stored by

@@ -48,6 +48,7 @@ from ledger.models import (
     HouseholdStatus,
     Official,
     Person,
+    Project,
     ReferenceEntry,
     Township,
     Village,
@@ -64,6 +65,7 @@ STATUS = HouseholdStatus.__table__
 OFFICIAL = Official.__table__
 REFERENCE = ReferenceEntry.__table__
 USER = AppUser.__table__
+PROJECT = Project.__table__
 AUDIT = AuditLog.__table__
 
 # Rows per call (households and persons together). The reference county has 123,717 people in one
@@ -483,7 +485,7 @@ def upsert_townships(engine: Engine, actor: Actor, rows: Sequence[TownshipIn]) -
                 creates.append({"code": code, "name": name, "kind": kind, "created_at": utcnow()})
                 audits.append(("registry.township.create", "township", code, None, after))
             elif (old.name, old.kind) != (name, kind):
-                updates.append({"b_id": old.id, "b_name": name, "b_kind": kind})
+                updates.append({"b_id": old.id, "b_name": name, "b_kind": kind, "b_old": old.name})
                 audits.append(("registry.township.update", "township", code,
                                {"code": code, "name": old.name, "kind": old.kind}, after))
             else:
@@ -496,6 +498,15 @@ def upsert_townships(engine: Engine, actor: Actor, rows: Sequence[TownshipIn]) -
                       .values(name=bindparam("b_park")), [u | {"b_park": f"~{u['b_id']}"} for u in updates])
             s.execute(TOWNSHIP.update().where(TOWNSHIP.c.id == bindparam("b_id"))
                       .values(name=bindparam("b_name"), kind=bindparam("b_kind")), updates)
+            # Projects and users keep their township by name (one spelling, see projects.py): a rename
+            # carries them along, parked the same way so that a swap does not merge two townships.
+            renamed = [{"b_old": u["b_old"], "b_park": f"~{u['b_id']}", "b_new": u["b_name"]}
+                       for u in updates if u["b_old"] != u["b_name"]]
+            for table in (PROJECT, USER) if renamed else ():
+                s.execute(table.update().where(table.c.township == bindparam("b_old"))
+                          .values(township=bindparam("b_park")), renamed)
+                s.execute(table.update().where(table.c.township == bindparam("b_park"))
+                          .values(township=bindparam("b_new")), renamed)
         bulk.insert_dicts(s.connection(), TOWNSHIP, creates)
         _audit_many(s, actor, audits)
         report.created, report.updated = len(creates), len(updates)

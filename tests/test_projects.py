@@ -632,6 +632,21 @@ def test_a_township_is_one_spelling_whether_given_by_code_or_name(engine, u):
     projects.create_project(engine, session_actor, ProjectIn("QK-1", "乔克项目", "rose", D0, 0, township="QK"))
     assert [p.code for p in projects.list_projects(engine, token_actor).items] == ["QK-1"]
 
+    # A rename (by code) carries projects and users along; two townships swapping names stay apart.
+    projects.create_project(engine, u["fo"], ProjectIn("IN-B", "木尕拉项目", "rose", D0, 0, township="MGL"))
+    registry.upsert_townships(engine, SYSTEM, [TownshipIn("QK", "乔克镇", "zhen")])
+    registry.upsert_townships(engine, SYSTEM, [TownshipIn("AQ", B), TownshipIn("MGL", A)])
+
+    def township_of(code: str) -> str:
+        return projects.project_detail(engine, SYSTEM, code).project.township
+
+    assert (township_of("BYCODE"), township_of("IN-B"), township_of("QK-1")) == (B, A, "乔克镇")
+    with read_only(engine) as s:
+        stored = dict(s.execute(text("SELECT username, township FROM app_user "
+                                     "WHERE username IN ('fo-aq', 'fo-qk')")).all())
+    assert stored == {"fo-aq": B, "fo-qk": "QK"}  # fo-qk was stored by its code: the code did not change
+    assert users.resolve_session(engine, signed.token).actor.township == "乔克镇"
+
 
 def test_every_step_leaves_an_audit_row(engine, u):
     new_project(engine, u, "P1")
