@@ -424,20 +424,6 @@ def _facts(s: Session, rows: Sequence[PaymentIn], exclude_batch_ids: Iterable[in
     return f
 
 
-def _lock_balances(s: Session, accounts: Iterable[str]) -> None:
-    """PostgreSQL: lock the balance rows of these accounts before reading them to split a roll by fund,
-    all in one statement in the journal's lock order (account id, then fund id), the order
-    journal.post locks them in again. A second approval on the same project then waits for the first
-    and splits what is left, instead of splitting stale balances and being refused by the journal when
-    another fund could have paid; and no two posters take the same rows in different orders. SQLite's
-    BEGIN IMMEDIATE already serialises writers."""
-    if s.get_bind().dialect.name != "postgresql":
-        return
-    ids = select(ACCOUNT.c.id).where(ACCOUNT.c.code.in_(sorted(set(accounts))))
-    s.execute(select(BALANCE.c.account_id).where(BALANCE.c.account_id.in_(ids))
-              .order_by(BALANCE.c.account_id, BALANCE.c.fund_id).with_for_update()).all()
-
-
 def _available(s: Session, accounts: Iterable[str]) -> dict[str, list[tuple[str, int, dt.date]]]:
     """Per paying account: (fund, balance, first arrival) in the stated order (first arrival first)."""
     out: dict[str, list[tuple[str, int, dt.date]]] = {}
@@ -480,9 +466,11 @@ def _post_rows(s: Session, rows: Sequence[_ToPost], maker_id: int, checker_id: i
     leaves the project only once the batch is approved. A fund pays a row only if its money had arrived
     by that date, so no as-of balance of the project goes below zero and no statement names a source
     that was not there yet."""
-    # Every account these entries touch (the paying ones and what they pay into), locked at once in order.
-    _lock_balances(s, {a for r in rows for a in (credit_account(r.purpose, r.project),
-                                                 debit_account(r.purpose, r.project, r.post_type))})
+    # The journal's head first, as journal.post takes it, before reading the balances to split by fund:
+    # every poster queues on it, so a second approval on the same project splits what the first left
+    # (not stale balances the journal would then refuse), and no poster holds balance rows while
+    # waiting for the head (the order journal.post and a bank return's reversals take them in).
+    journal.lock_head(s)
     pools = _available(s, (credit_account(r.purpose, r.project) for r in rows))
     drafts, labels, problems = [], [], []
     for r in rows:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from ledger import payments, projects, registry, services
+from ledger import journal, payments, projects, registry, services
 from ledger.db import read_only
 from ledger.history import HistoryMark
 from ledger.journal import LedgerRefusal
@@ -574,6 +574,66 @@ def test_two_approvals_on_one_project_at_once_split_what_is_left(engine, county)
     # 550,000 left the project: all 400,000 of CENTRAL (it arrived first), 150,000 of TJ.
     assert project_balance(engine, "ROSE", "CENTRAL") == 0
     assert project_balance(engine, "ROSE", "TJ") == 1_000_000 - 150_000
+    assert services.verify_journal(engine, SYSTEM).ok
+
+
+@pytest.mark.parametrize("same_project", [False, True])
+def test_an_approval_and_a_bank_return_at_once_do_not_deadlock(engine, county, monkeypatch, same_project):
+    """PostgreSQL: an approval waits at the journal's head while a bank return (on another project of the same
+    industry, so the same expense account, or on the same project) posts its reversal. Both take the head
+    before any balance row, so the return goes through and then the approval does: no deadlock."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises writers with BEGIN IMMEDIATE")
+    u = county
+    other = "ROSE" if same_project else "ROSE2"
+    if not same_project:
+        projects.create_project(engine, u["fo"], ProjectIn("ROSE2", "玫瑰二", "rose", D0, 10_000_000, township=A,
+                                                           implementer="合作社2", standard_fen=300_000))
+        projects.change_project_status(engine, u["ap"], "ROSE2", "approved", "批复")
+        projects.change_project_status(engine, u["fo"], "ROSE2", "implementing", "实施")
+        services.allocate(engine, SYSTEM, "a2", "ROSE2", "CENTRAL", 500_000, dt.date(2026, 2, 3))
+    prepare(engine, u, [PaymentIn("Q3", "BQ", other, "0003", rid(3), "户主3", card(3), 1_000, PAY_ON, "subsidy",
+                                  "2026-04", row=2)])
+    payments.disclose_batch(engine, u["fo"], "BQ", TODAY, today=TODAY)
+    payments.approve_batch(engine, u["ap"], "BQ", today=dt.date(2026, 4, 11))
+    prepare(engine, u, roll(1_000, 2_000))
+    payments.disclose_batch(engine, u["fo"], "B1", TODAY, today=TODAY)
+
+    waiting, go = threading.Event(), threading.Event()
+    lock_head = journal.lock_head
+
+    def approver_pauses_at_the_head(s):
+        if threading.current_thread().name == "approver" and not waiting.is_set():
+            waiting.set()
+            go.wait(10)
+        return lock_head(s)
+
+    monkeypatch.setattr(journal, "lock_head", approver_pauses_at_the_head)
+    out: dict[str, object] = {}
+
+    def approve() -> None:
+        try:
+            out["approve"] = payments.approve_batch(engine, u["ap"], "B1", today=dt.date(2026, 4, 11)).status
+        except Exception as exc:  # noqa: BLE001  (a deadlock is what this test looks for)
+            out["approve"] = repr(exc)
+
+    def bank_return() -> None:
+        try:
+            out["return"] = payments.record_bank_returns(engine, u["fo"], [BankReturnIn("Q3", "failed", dt.date(
+                2026, 4, 12))])["failed"]
+        except Exception as exc:  # noqa: BLE001
+            out["return"] = repr(exc)
+
+    approver = threading.Thread(target=approve, name="approver")
+    approver.start()
+    assert waiting.wait(10)
+    returner = threading.Thread(target=bank_return)
+    returner.start()
+    returner.join(5)  # it does not wait for the approver: the approver holds no balance row yet
+    go.set()
+    approver.join(20)
+    returner.join(20)
+    assert out == {"approve": "posted", "return": 1}
     assert services.verify_journal(engine, SYSTEM).ok
 
 
