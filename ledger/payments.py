@@ -271,8 +271,6 @@ def row_problems(r: PaymentIn, facts: Facts, actor_township: str | None = None) 
     def bad(field_: str, value: object, message: str) -> None:
         out.append(Problem(where, field_, "" if value is None else str(value), message, row=r.row))
 
-    if r.batch_no in RESERVED_BATCH_NOS:
-        bad("batch_no", r.batch_no, RESERVED_BATCH_NO_MESSAGE)
     p = facts.projects.get(r.project_code)
     if p is None:
         bad("project_code", r.project_code, "no such project in the project library")
@@ -581,6 +579,8 @@ def _import_payments(engine: Engine, actor: Actor, rows: Sequence[PaymentIn], de
     # A batch is one project's roll of one purpose.
     first_of: dict[str, PaymentIn] = {}
     for r in rows:
+        if r.batch_no in RESERVED_BATCH_NOS and r.batch_no not in first_of:  # once a batch, on its first row
+            problems.append(Problem(f"row {r.row}", "batch_no", r.batch_no, RESERVED_BATCH_NO_MESSAGE, row=r.row))
         first = first_of.setdefault(r.batch_no, r)
         for name in ("project_code", "purpose"):
             if getattr(r, name) != getattr(first, name):
@@ -701,6 +701,8 @@ def prepare_advance(engine: Engine, actor: Actor, batch_no: str, ref: str, proje
             problems.append(Problem("advance", "ref", ref, "this ref is already recorded with other details"))
         elif s.execute(select(BATCH.c.id).where(BATCH.c.batch_no == batch_no)).first() is not None:
             problems.append(Problem("advance", "batch_no", batch_no, "this batch number is taken"))
+        elif batch_no in RESERVED_BATCH_NOS:
+            problems.append(Problem("advance", "batch_no", batch_no, RESERVED_BATCH_NO_MESSAGE))
         if problems:
             raise LedgerRefusal(problems)
         batch_id = s.execute(BATCH.insert().values(

@@ -127,7 +127,6 @@ def _pay(**kw) -> PaymentIn:
      "no public-welfare post in 2025-12"),
     ({"purpose": "in_kind", "bank_account": None, "quantity": 3, "unit_price_fen": 50_000}, "amount",
      "quantity 3 × unit price ¥500.00 is ¥1,500.00"),
-    ({"batch_no": "export"}, "batch_no", "reserved for the payment pages"),  # /payments/export is the export
 ])
 def test_row_problems(change, field, message):
     got = row_problems(_pay(**change), _facts())
@@ -256,6 +255,17 @@ def test_a_roll_from_draft_to_posted(engine, county):
     assert services.verify_journal(engine, SYSTEM).ok
     actions = [r.action for r in engine.connect().execute(select(AUDIT.c.action).order_by(AUDIT.c.id))]
     assert {"payment.prepare", "payment.disclose", "payment.approve"} <= set(actions)
+
+
+def test_the_batch_number_export_is_refused_once(engine, county):
+    """/payments/export is the list's export, so a batch numbered 'export' could not be opened."""
+    rows = roll(100, 200, batch="export")
+    with pytest.raises(LedgerRefusal) as exc:
+        prepare(engine, county, rows)
+    assert [(p.field, p.row) for p in exc.value.problems] == [("batch_no", 2)]
+    assert "reserved for the payment pages" in exc.value.problems[0].message
+    with pytest.raises(LedgerRefusal, match="reserved for the payment pages"):
+        payments.prepare_advance(engine, county["fo"], "export", "ADV-1", "ROSE", 1_000, PAY_ON)
 
 
 def test_control_totals_and_bad_rows_write_nothing(engine, county):
