@@ -474,10 +474,22 @@ def upsert_townships(engine: Engine, actor: Actor, rows: Sequence[TownshipIn]) -
         _lock(s)
         existing = {r.code: r for r in s.execute(select(TOWNSHIP))}
         by_name = {r.name: r.code for r in existing.values()}
+        # After this batch: every township's name by code. A user's or project's township is given by code
+        # or name, so a name that is another township's code (or the reverse) would make one spelling
+        # mean two townships.
+        name_of = {c: r.name for c, r in existing.items()} | {c: w[0] for c, w in wanted.items()}
+        code_of_name = {n: c for c, n in name_of.items()}
         creates, updates, audits = [], [], []
         for code, (name, kind, at) in wanted.items():
             if by_name.get(name, code) != code and by_name[name] not in wanted:
                 problems.add(at, "name", name, f"another township (code {by_name[name]}) has this name")
+                continue
+            if name != code and name in name_of:
+                problems.add(at, "name", name, f"this name is the code of another township ({name_of[name]})")
+                continue
+            if code_of_name.get(code, code) != code:
+                problems.add(at, "code", code, f"this code is the name of another township (code "
+                                               f"{code_of_name[code]})")
                 continue
             old = existing.get(code)
             after = {"code": code, "name": name, "kind": kind}

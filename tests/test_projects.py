@@ -646,6 +646,13 @@ def test_a_township_is_one_spelling_whether_given_by_code_or_name(engine, u):
                                      "WHERE username IN ('fo-aq', 'fo-qk')")).all())
     assert stored == {"fo-aq": B, "fo-qk": "QK"}  # fo-qk was stored by its code: the code did not change
     assert users.resolve_session(engine, signed.token).actor.township == "乔克镇"
+    # One spelling, one township: a name that is another township's code (or the reverse) is refused.
+    with pytest.raises(LedgerRefusal, match="code of another township"):
+        registry.upsert_townships(engine, SYSTEM, [TownshipIn("OTHER", "QK", "xiang")])
+    registry.upsert_townships(engine, SYSTEM, [TownshipIn("ZZ", "ZNAME", "xiang")])
+    with pytest.raises(LedgerRefusal, match="name of another township"):
+        registry.upsert_townships(engine, SYSTEM, [TownshipIn("ZNAME", "新城镇")])
+    assert users.resolve_session(engine, signed.token).actor.township == "乔克镇"
 
 
 def test_every_step_leaves_an_audit_row(engine, u):

@@ -546,6 +546,8 @@ _RAW: tuple[tuple[str, Template], ...] = (
     (r"township code appears again \(first at (?P<where>.+)\)", "乡镇代码重复（首次出现在{where}）"),
     (r"township name appears again \(first at (?P<where>.+)\)", "乡镇名称重复（首次出现在{where}）"),
     (r"another township \(code (?P<code>.+)\) has this name", "另一个乡镇（代码 {code}）已使用这个名称"),
+    (r"this name is the code of another township \((?P<name>.+)\)", "这个名称是另一个乡镇（{name}）的代码"),
+    (r"this code is the name of another township \(code (?P<code>.+)\)", "这个代码是另一个乡镇（代码 {code}）的名称"),
     (r"status must be one of (?P<list>.+)", "户类型必须是以下之一：{list}"),
     (r"outside your township \((?P<t>[^)]+)\)", "不在您所辖的乡镇（{t}）"),
     (r"household number appears again \(first at (?P<where>.+)\)", "户编号重复（首次出现在{where}）"),

@@ -497,6 +497,14 @@ CASES = [
         '另一个乡镇（代码 AQ）已使用这个名称',
     ),
     (
+        'this name is the code of another township (乔克镇)',
+        '这个名称是另一个乡镇（乔克镇）的代码',
+    ),
+    (
+        'this code is the name of another township (code ZZ)',
+        '这个代码是另一个乡镇（代码 ZZ）的名称',
+    ),
+    (
         'status must be one of poor 未脱贫户, exited 脱贫户',
         '户类型必须是以下之一：poor 未脱贫户, exited 脱贫户',
     ),
