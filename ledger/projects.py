@@ -673,7 +673,9 @@ def _project_where(actor: Actor, f: ProjectFilter):
     if f.industry:
         conds.append(PROJECT.c.industry == f.industry)
     if f.township:
-        conds.append(PROJECT.c.township == f.township.strip())
+        # Stored by name; a filter may give the code (AQ for 阿羌乡), as the registry's pages do.
+        by_code = select(Township.__table__.c.name).where(Township.__table__.c.code == f.township.strip())
+        conds.append(or_(PROJECT.c.township == f.township.strip(), PROJECT.c.township.in_(by_code)))
     if f.status:
         conds.append(PROJECT.c.status == f.status)
     if f.q and f.q.strip():

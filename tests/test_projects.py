@@ -547,6 +547,7 @@ def test_the_project_list_filters_and_pages(engine, u):
     assert codes() == ["L1", "L2", "L3", "L4"]
     assert codes(ProjectFilter(industry="rose")) == ["L1", "L3"]
     assert codes(ProjectFilter(township=A)) == ["L1", "L2"]
+    assert codes(ProjectFilter(township="AQ")) == ["L1", "L2"]  # by its code too
     assert codes(ProjectFilter(status="implementing")) == ["L1", "L3"]
     assert codes(ProjectFilter(industry="rose", township=B)) == ["L3"]
     assert codes(ProjectFilter(q="项目L4")) == ["L4"]
