@@ -511,8 +511,9 @@ def upsert_townships(engine: Engine, actor: Actor, rows: Sequence[TownshipIn]) -
             s.execute(TOWNSHIP.update().where(TOWNSHIP.c.id == bindparam("b_id"))
                       .values(name=bindparam("b_name"), kind=bindparam("b_kind")), updates)
             # Projects and users keep their township by name (one spelling, see projects.py): a rename
-            # carries them along, parked the same way so that a swap does not merge two townships.
-            renamed = [{"b_old": u["b_old"], "b_park": f"~{u['b_id']}", "b_new": u["b_name"]}
+            # carries them along, parked first so that a swap does not merge two townships. The parking
+            # value starts with a tab: stored townships are stripped, so none can be mistaken for it.
+            renamed = [{"b_old": u["b_old"], "b_park": f"\t~{u['b_id']}", "b_new": u["b_name"]}
                        for u in updates if u["b_old"] != u["b_name"]]
             for table in (PROJECT, USER) if renamed else ():
                 s.execute(table.update().where(table.c.township == bindparam("b_old"))
