@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import os
 import subprocess
+import uuid
+from collections.abc import Iterator
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
 import ledger.models  # noqa: F401  (registers every table on SQLModel.metadata)
-from ledger.db import make_engine
-from ledger.migrate import alembic_config
+from ledger.db import make_engine, normalise_url
+from ledger.migrate import alembic_config, upgrade
+from tests.conftest import LANES, PG_URL, _admin_engine
 from tests.helpers import huimin_cmd
 
 
@@ -75,12 +80,26 @@ def test_db_upgrade_creates_then_leaves_a_new_sqlite_database(tmp_path):
         engine.dispose()
 
 
-def test_0007_rewrites_a_township_code_to_its_name(tmp_path):
+@pytest.fixture(params=LANES)
+def empty_db_url(request, tmp_path) -> Iterator[str]:
+    """An empty database (no revision yet), once per lane, for tests that migrate step by step."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    name = f"huimin_e_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine()
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    yield make_url(normalise_url(PG_URL)).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def test_0007_rewrites_a_township_code_to_its_name(empty_db_url):
     """Projects and users stored with a township's code (before the services kept names) get its name;
     a value that is also a township's name, a county-wide NULL and an unregistered value stay."""
-    from ledger.migrate import upgrade
-
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+    url = empty_db_url
     upgrade(url, "0006")
     eng = make_engine(url)
     with eng.begin() as c:
