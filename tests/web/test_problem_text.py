@@ -21,7 +21,9 @@ from ledger.ids import bank_account_problem, parse_resident_id
 from ledger.imports import cells
 from ledger.imports.tabular import TEMPLATES, read_table
 from ledger.money import MoneyError, parse_yuan_strict
-from ledger.payments import Facts, HouseholdFacts, PaymentIn, PostFacts, ProjectFacts
+from ledger.payments import Facts, HouseholdFacts, ProjectFacts
+from tests.test_payments import _facts as payment_facts
+from tests.test_payments import _pay
 from tests.test_registry import card, rid
 from web import problem_text
 from web.problem_text import EXACT, PATTERNS, localised, problem_message
@@ -1003,33 +1005,18 @@ def test_localised_copies_problems():
 # (d) Drift: real problems from the domain, no database
 
 
-A, B = "阿羌乡", "木尕拉镇"
-PAY_ON = dt.date(2026, 4, 10)
+B = "木尕拉镇"
 TODAY = dt.date(2026, 4, 1)
 
 
 def _facts() -> Facts:
-    f = Facts()
-    f.projects["ROSE"] = ProjectFacts(1, "ROSE", "玫瑰", "implementing", "rose", A, "合作社", 300_000,
-                                      "Assets:Project:ROSE")
-    f.projects["POST"] = ProjectFacts(2, "POST", "公益岗", "implementing", "welfare_post", None, None, None,
-                                      "Assets:Project:POST")
+    """tests/test_payments.py's facts, and a planned project, a second post project, a closed household."""
+    f = payment_facts()
     f.projects["PLAN"] = ProjectFacts(3, "PLAN", "储备", "planned", "grape", B, None, None, "Assets:Project:PLAN")
     f.projects["POST2"] = ProjectFacts(4, "POST2", "公益岗2", "implementing", "welfare_post", None, None, None,
                                        "Assets:Project:POST2")
-    f.households["0001"] = HouseholdFacts(10, "0001", "AQ", A, "poor", card(1))
     f.households["0002"] = HouseholdFacts(11, "0002", "MGL", B, "closed", card(2))
-    f.members[rid(1)] = (10, "张三")
-    f.posts[10] = [PostFacts("forest", 2, 80_000, dt.date(2026, 1, 1), None)]
     return f
-
-
-def _pay(**kw) -> PaymentIn:
-    values = dict(ref="R1", batch_no="B1", project_code="ROSE", household_no="0001", payee_id_number=rid(1),
-                  payee_name="张三", bank_account=card(1), amount_fen=200_000, paid_on=PAY_ON, purpose="subsidy",
-                  period="2026-04", row=2)
-    values.update(kw)
-    return PaymentIn(**values)
 
 
 def _payment_messages() -> list[str]:
